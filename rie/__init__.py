@@ -1,0 +1,7 @@
+"""rie: Recognizability Embedding Enhancement (Chai et al., CVPR 2023).
+
+Import the submodules you need (``rie.ri``, ``rie.losses``, ``rie.heads``, ...);
+importing ``rie`` itself does nothing else.
+"""
+
+__version__ = "0.1.0"
