@@ -1,0 +1,136 @@
+"""The RIE loss terms, Eqs. 4-10 of the paper.
+
+    L_total = L_cls + alpha * L_L1 + beta * L_ID + gamma * L_MSE          (Eq. 10)
+
+``L_cls`` comes from a margin head (``rie.heads``; ArcFace in the paper).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .checks import RIEInputError, check_same_shape, check_tensor
+from .ri import project_away, recognizability_index
+
+# Default tau: the ID loss asks for "a statistically significant deviation" of xi_hat from
+# the UI distribution "in the upper tail" (Section 3.3). With the paper's N(0, 1) reference
+# the one-sided 5% critical value is z_0.95 = 1.645; the paper does not print its tau.
+DEFAULT_TAU = 1.645
+
+
+def ri_regression_loss(xi_hat: torch.Tensor, xi: torch.Tensor, beta: float = 0.75) -> torch.Tensor:
+    """Eq. 4: smooth L1 between the learned RI ``xi_hat`` and the target RI ``xi`` (beta = 0.75)."""
+    check_tensor(xi_hat, "xi_hat", ndim=1)
+    check_tensor(xi, "xi", ndim=1)
+    check_same_shape(xi_hat, xi, "xi_hat", "xi")
+    if beta <= 0:
+        raise RIEInputError(f"smooth L1 beta must be > 0, got {beta}")
+    return F.smooth_l1_loss(xi_hat, xi.detach(), beta=beta)
+
+
+def diversion(xi_hat: torch.Tensor, mu_ui: float = 0.0, sigma_ui: float = 1.0) -> torch.Tensor:
+    """Eq. 5: ``div = (xi_hat - mu_UI) / sigma_UI``."""
+    if not sigma_ui > 0:
+        raise RIEInputError(f"sigma_UI must be > 0, got {sigma_ui}")
+    return (xi_hat - mu_ui) / sigma_ui
+
+
+def index_diversion_loss(xi_hat: torch.Tensor, tau: float = DEFAULT_TAU, mu_ui: float = 0.0, sigma_ui: float = 1.0):
+    """Eq. 7: ``L_ID = mean(max(0, tau - div))``: pushes low-RI (hard) faces above tau."""
+    check_tensor(xi_hat, "xi_hat", ndim=1)
+    return F.relu(tau - diversion(xi_hat, mu_ui, sigma_ui)).mean()
+
+
+def ui_statistics(xi_hat_ui: torch.Tensor) -> tuple[float, float]:
+    """Eq. 6: mean and sample standard deviation (K - 1) of the learned RI over K UI images."""
+    check_tensor(xi_hat_ui, "xi_hat of the UI images", ndim=1)
+    if xi_hat_ui.numel() < 2:
+        raise RIEInputError(f"estimating mu_UI and sigma_UI needs at least 2 UI images, got {xi_hat_ui.numel()}")
+    mu, sigma = xi_hat_ui.mean().item(), xi_hat_ui.std(unbiased=True).item()
+    if sigma <= 0:
+        raise RIEInputError("the learned RI is constant over the UI set: sigma_UI = 0, the diversion is undefined")
+    return mu, sigma
+
+
+def attention_loss(v_prime: torch.Tensor, v_attn: torch.Tensor) -> torch.Tensor:
+    """Eq. 9: ``L_MSE = mean((v' - v_attn)^2)`` (element-wise mean, as ``nn.MSELoss``)."""
+    check_same_shape(v_prime, v_attn, "v'", "v_attn")
+    return F.mse_loss(v_attn, v_prime)
+
+
+@dataclass
+class RIELossConfig:
+    """Weights and choices of Eq. 10; the defaults are the paper's best (Fig. 3, Table 5)."""
+
+    alpha: float = 5.0  # weight of L_L1 (RI regression)
+    beta: float = 2.0  # weight of L_ID (index diversion)
+    gamma: float = 1.0  # weight of L_MSE (perceptibility attention)
+    tau: float = DEFAULT_TAU
+    smooth_l1_beta: float = 0.75
+    # "standard": the paper's default mu_UI = 0, sigma_UI = 1; "estimated": from K UI images (Eq. 6)
+    ui_stats: str = "standard"
+    # v' is a target the attention branch regresses onto; detaching it keeps L_MSE from
+    # moving the backbone's embedding towards v_attn (the paper does not say; ablated in notebook 05).
+    detach_v_prime: bool = True
+
+    def __post_init__(self):
+        for name in ("alpha", "beta", "gamma"):
+            if getattr(self, name) < 0:
+                raise RIEInputError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.ui_stats not in ("standard", "estimated"):
+            raise RIEInputError(f"ui_stats must be 'standard' or 'estimated', got {self.ui_stats!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class LossBreakdown(NamedTuple):
+    total: torch.Tensor
+    cls: torch.Tensor
+    l1: torch.Tensor
+    id: torch.Tensor
+    mse: torch.Tensor
+    xi: torch.Tensor  # the target RI of the batch (no gradient), for logging
+
+    def items(self) -> dict:
+        return {k: float(getattr(self, k).detach()) for k in ("total", "cls", "l1", "id", "mse")}
+
+
+class RIELoss(nn.Module):
+    """Eq. 10 on the outputs of a ``rie.model.RIEModel`` and a margin head.
+
+    ``mu_ui``/``sigma_ui`` are buffers: 0 and 1 in the "standard" mode, set by
+    ``set_ui_statistics`` (Eq. 6) in the "estimated" mode.
+    """
+
+    def __init__(self, config: RIELossConfig | None = None):
+        super().__init__()
+        self.config = config or RIELossConfig()
+        self.register_buffer("mu_ui", torch.tensor(0.0))
+        self.register_buffer("sigma_ui", torch.tensor(1.0))
+
+    def set_ui_statistics(self, xi_hat_ui: torch.Tensor) -> None:
+        if self.config.ui_stats != "estimated":
+            raise RIEInputError("set_ui_statistics is for ui_stats='estimated'; the standard mode fixes N(0, 1)")
+        mu, sigma = ui_statistics(xi_hat_ui)
+        self.mu_ui.fill_(mu)
+        self.sigma_ui.fill_(sigma)
+
+    def forward(self, v, xi_hat, v_attn, head_output, labels, u) -> LossBreakdown:
+        c = self.config
+        zero = v.new_zeros(())
+        xi = recognizability_index(v, head_output.cos_theta, labels, u)
+        l1 = ri_regression_loss(xi_hat, xi, c.smooth_l1_beta) if c.alpha > 0 else zero
+        l_id = index_diversion_loss(xi_hat, c.tau, float(self.mu_ui), float(self.sigma_ui)) if c.beta > 0 else zero
+        if c.gamma > 0:
+            v_prime = project_away(v.detach() if c.detach_v_prime else v, u)
+            mse = attention_loss(v_prime, v_attn)
+        else:
+            mse = zero
+        total = head_output.loss + c.alpha * l1 + c.beta * l_id + c.gamma * mse
+        return LossBreakdown(total, head_output.loss, l1, l_id, mse, xi)
