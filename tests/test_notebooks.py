@@ -1,0 +1,46 @@
+"""Every notebook runs headless under papermill with the smoke profile, and is committed as a report.
+
+nbval (``pytest --nbval notebooks``) separately re-executes the committed notebooks and
+compares their outputs; this module checks the rest.
+"""
+
+import json
+import os
+
+import pytest
+
+from rie.report import NOTEBOOK_DIR, execute, notebooks
+
+NOTEBOOKS = notebooks()
+
+
+def _code_cells(path):
+    return [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, f"no notebooks found in {NOTEBOOK_DIR}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_as_a_report(path):
+    code = _code_cells(path)
+    assert "parameters" in code[0]["metadata"].get("tags", []), "first code cell must be tagged 'parameters'"
+    assert "PROFILE" in "".join(code[0]["source"]), "the parameters cell holds the profile"
+    outputs = [o for c in code for o in c.get("outputs", [])]
+    assert outputs, "committed without outputs"
+    assert not [o for o in outputs if o["output_type"] == "error"], "holds an error output"
+    counts = [c["execution_count"] for c in code if c.get("execution_count") is not None]
+    assert counts == sorted(counts), "cells executed out of order"
+    nb = json.loads(path.read_text())
+    assert nb["metadata"].get("papermill", {}).get("parameters", {}).get("PROFILE") == "default", (
+        "reports are committed from the default profile (make report)"
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_runs_headless_with_smoke_profile(path, tmp_path):
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    execute(path, tmp_path / path.name, profile="smoke")
+    outputs = [o for c in _code_cells(tmp_path / path.name) for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o["output_type"] == "error"]
