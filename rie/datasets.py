@@ -271,7 +271,7 @@ class FaceFolderSet(Dataset):
             f"{len(self) - labelled} unlabelled; {present} identities with images "
             f"(label space {self.num_classes})"
         ]
-        if self.num_classes:
+        if labelled:
             counts = torch.bincount(self.labels[self.labels >= 0], minlength=self.num_classes)
             counts = counts[counts > 0]
             lines.append(f"  images per identity: min {int(counts.min())}, max {int(counts.max())}")
@@ -467,7 +467,13 @@ def load_tinyface(root, image_size: int = 32, check_identities: bool = True) -> 
         distractor, image_size=image_size, role="distractor", skipped=d_skip, name="TinyFace/distractor"
     )
     if check_identities:
-        check_disjoint(sets["train"], sets["gallery"], sets["probe"])
+        try:
+            check_disjoint(sets["train"], sets["gallery"], sets["probe"])
+        except RIEInputError as exc:
+            raise RIEInputError(
+                f"{exc}. If this copy numbers its Training_Set folders independently of the test "
+                "file names, pass check_identities=False"
+            ) from exc
     return {k: sets[k] for k in ("train", "gallery", "distractor", "probe")}
 
 
@@ -563,12 +569,9 @@ def load_scface(root, image_size: int = 32) -> dict[str, FaceFolderSet]:
 
 
 def _mat_strings(value) -> list[str]:
-    """File names from a MATLAB cell array (object array of 1-element arrays) or char matrix."""
-    arr = np.asarray(value)
-    if arr.dtype.kind in "US" and arr.ndim == 2 and arr.shape[0] > 1:
-        return [str(row if isinstance(row, str) else "".join(row)).strip() for row in arr]  # char matrix rows
+    """File names from a MATLAB cell array (loadmat gives an object array of 1-element arrays)."""
     out = []
-    for cell in arr.reshape(-1):
+    for cell in np.asarray(value).reshape(-1):
         cell = np.asarray(cell).reshape(-1)
         out.append(str(cell[0]).strip() if cell.size else "")
     return out
