@@ -1,0 +1,357 @@
+"""Training: one config object, a resumable trainer, and ``train_or_load``.
+
+The same loop pretrains the face model (ArcFace alone, on high-resolution faces) and
+fine-tunes it with any margin head and any subset of the RIE terms (Eq. 10). A run
+writes a checkpoint after every epoch; an interrupted run resumes from it and ends
+with bit-identical weights. A finished model is a plain ``state_dict`` plus a JSON
+config, cached under a key derived from the config *and* the data, so a changed
+config or data set trains a new model and an unchanged one is loaded, never retrained.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+import warnings
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .backbones import make_backbone
+from .checks import RIEInputError
+from .heads import make_head
+from .inference import as_float_images, extract
+from .losses import RIELoss, RIELossConfig
+from .model import RIEModel
+from .ri import UICenter, ui_center
+from .utils import atomic_write, config_hash, save_json, seed_everything
+
+
+class TrainingDivergedError(RuntimeError):
+    """A loss term became NaN or inf; the message names the epoch, step and term."""
+
+
+@dataclass
+class TrainConfig:
+    """Every hyperparameter of a training run (printed by the notebooks)."""
+
+    name: str = "model"
+    backbone: str = "small_facenet"
+    embedding_size: int = 128
+    input_size: int = 32
+    head: str = "arcface"
+    head_kwargs: dict = field(default_factory=dict)
+    # The RIE terms: alpha (L1), beta (ID), gamma (MSE); all 0 is the plain margin-head baseline.
+    loss: RIELossConfig = field(default_factory=lambda: RIELossConfig(alpha=0.0, beta=0.0, gamma=0.0))
+    ui_center_mode: str = "fixed"  # "fixed" (from the starting model) | "epoch" | "ema"
+    ui_center_momentum: float = 0.99
+    ui_batch_size: int = 128  # UI images per step for the "ema" mode
+    ui_stats_k: int = 5000  # K of Eq. 6 in the "estimated" mode
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    warmup_epochs: float = 0.0
+    flip: bool = True
+    regression_dropout: float = 0.4
+    seed: int = 0
+
+    def __post_init__(self):
+        if isinstance(self.loss, dict):
+            self.loss = RIELossConfig(**self.loss)
+        if self.ui_center_mode not in UICenter.MODES:
+            raise RIEInputError(f"ui_center_mode must be one of {UICenter.MODES}, got {self.ui_center_mode!r}")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise RIEInputError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise RIEInputError(f"lr must be > 0, got {self.lr}")
+
+    @property
+    def uses_rie(self) -> bool:
+        return self.loss.alpha > 0 or self.loss.beta > 0 or self.loss.gamma > 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise RIEInputError(f"unknown TrainConfig fields: {sorted(unknown)}")
+        return cls(**d)
+
+    def replace(self, **changes) -> "TrainConfig":
+        d = self.to_dict()
+        loss_changes = changes.pop("loss", {})
+        if isinstance(loss_changes, RIELossConfig):
+            loss_changes = loss_changes.to_dict()
+        d["loss"].update(loss_changes)
+        d.update(changes)
+        return TrainConfig.from_dict(d)
+
+    def describe(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, sort_keys=True)
+
+
+class TrainResult(NamedTuple):
+    model: RIEModel
+    head: nn.Module
+    config: TrainConfig
+    history: list  # one dict of mean losses per epoch
+    ui_center: torch.Tensor | None
+    seconds: float  # training time (0 when loaded)
+    loaded: bool  # True when it came from the cache
+    key: str
+
+
+def fingerprint(*tensors) -> str:
+    """A short hash of tensors' contents: ties a cached model to the data it was trained on."""
+    h = hashlib.sha256()
+    for t in tensors:
+        if t is None:
+            h.update(b"none")
+            continue
+        if isinstance(t, dict):
+            for k in sorted(t):
+                h.update(k.encode())
+                h.update(t[k].detach().cpu().contiguous().numpy().tobytes())
+            continue
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:12]
+
+
+def build(config: TrainConfig, num_classes: int) -> tuple[RIEModel, nn.Module]:
+    backbone = make_backbone(config.backbone, embedding_size=config.embedding_size, input_size=config.input_size)
+    model = RIEModel(backbone, regression_dropout=config.regression_dropout)
+    head = make_head(config.head, config.embedding_size, num_classes, **config.head_kwargs)
+    return model, head
+
+
+def _check_data(images, labels, ui_images, config):
+    if not isinstance(images, torch.Tensor) or images.ndim != 4:
+        raise RIEInputError(f"training images must be a (N, 3, H, W) tensor, got {getattr(images, 'shape', type(images))}")
+    if images.shape[-1] != config.input_size or images.shape[-2] != config.input_size:
+        raise RIEInputError(f"training images are {tuple(images.shape[-2:])} but config.input_size is {config.input_size}")
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise RIEInputError(f"labels must have shape ({len(images)},), got {tuple(labels.shape)}")
+    if labels.min() < 0:
+        raise RIEInputError("training labels must be >= 0 (unlabelled images belong in the UI set)")
+    if len(images) < config.batch_size:
+        raise RIEInputError(f"{len(images)} training images is fewer than one batch of {config.batch_size}")
+    if config.uses_rie and (ui_images is None or len(ui_images) == 0):
+        raise RIEInputError("the RIE terms need a UI set (ui_images) to define the UI centre")
+
+
+def _lr_at(config: TrainConfig, step: int, total: int) -> float:
+    """Linear warm-up, then cosine decay to zero."""
+    warm = int(config.warmup_epochs * total / config.epochs)
+    if step < warm:
+        return config.lr * (step + 1) / warm
+    return 0.5 * config.lr * (1 + math.cos(math.pi * (step - warm) / max(total - warm, 1)))
+
+
+def compute_loss(model: RIEModel, head: nn.Module, criterion: RIELoss | None, x, y, u=None):
+    """One batch's loss: the margin head alone (``criterion`` None) or Eq. 10; returns (loss, floats per term)."""
+    if criterion is None:
+        loss = head(model.backbone(x), y).loss
+        value = float(loss.detach())
+        return loss, {"total": value, "cls": value}
+    out = model(x)
+    parts = criterion(out.v, out.xi_hat, out.v_attn, head(out.v, y), y, u)
+    return parts.total, parts.items()
+
+
+def _ui_embeddings(model, ui_images, limit=None):
+    imgs = ui_images if limit is None else ui_images[:limit]
+    return extract(model, imgs).v
+
+
+def fit(
+    config: TrainConfig,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    ui_images: torch.Tensor | None = None,
+    init_state: dict | None = None,
+    checkpoint_path: str | Path | None = None,
+    progress: bool = True,
+    max_steps: int | None = None,
+) -> TrainResult:
+    """Train (or resume training) a model; see the module docstring.
+
+    ``init_state`` is a ``RIEModel`` state_dict to start from (e.g. the pretrained model);
+    missing branches (regression, attention) keep their fresh initialisation.
+    ``max_steps`` stops early (for tests of interruption); the checkpoint is still written.
+    """
+    _check_data(images, labels, ui_images, config)
+    seed_everything(config.seed)
+    num_classes = int(labels.max()) + 1
+    model, head = build(config, num_classes)
+    if init_state is not None:
+        missing, unexpected = model.load_state_dict(init_state, strict=False)
+        if unexpected or any(k.startswith("backbone.") for k in missing):
+            raise RIEInputError(f"init_state does not fit the backbone: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    params = list(model.parameters()) + list(head.parameters())
+    optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    criterion = RIELoss(config.loss)
+    generator = torch.Generator().manual_seed(config.seed)
+    steps_per_epoch = len(images) // config.batch_size
+    total_steps = steps_per_epoch * config.epochs
+    history, start_epoch, seconds = [], 0, 0.0
+    center = None
+    if config.uses_rie:
+        center = UICenter(ui_center(_ui_embeddings(model, ui_images)), config.ui_center_mode, config.ui_center_momentum)
+
+    checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
+    if checkpoint_path and checkpoint_path.exists():
+        ckpt = torch.load(checkpoint_path, weights_only=False)
+        if ckpt["config"] != config.to_dict():
+            raise RIEInputError(f"checkpoint {checkpoint_path} was written by a different config")
+        model.load_state_dict(ckpt["model"])
+        head.load_state_dict(ckpt["head"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        criterion.load_state_dict(ckpt["criterion"])
+        if center is not None:
+            center.load_state_dict(ckpt["ui_center"])
+        generator.set_state(ckpt["generator"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        history, start_epoch, seconds = ckpt["history"], ckpt["epoch"], ckpt["seconds"]
+
+    model.train()
+    head.train()
+    step_global = start_epoch * steps_per_epoch
+    bar = tqdm(total=total_steps, initial=step_global, desc=config.name, disable=not progress, leave=False)
+    stopped = False
+    for epoch in range(start_epoch, config.epochs):
+        t0 = time.perf_counter()
+        if config.uses_rie and config.ui_center_mode == "epoch" and epoch > 0:
+            center.refresh(_ui_embeddings(model, ui_images))
+        if config.loss.ui_stats == "estimated" and config.loss.beta > 0:
+            criterion.set_ui_statistics(extract(model, ui_images[: config.ui_stats_k]).xi_hat)
+        model.train()
+        perm = torch.randperm(len(images), generator=generator)
+        sums: dict[str, float] = {}
+        for step in range(steps_per_epoch):
+            idx = perm[step * config.batch_size : (step + 1) * config.batch_size]
+            x = as_float_images(images[idx])
+            if config.flip:
+                flip = torch.rand(len(idx), generator=generator) < 0.5
+                x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+            y = labels[idx]
+            for group in optimizer.param_groups:
+                group["lr"] = _lr_at(config, step_global, total_steps)
+            if config.uses_rie and config.ui_center_mode == "ema":
+                ui_idx = torch.randint(len(ui_images), (config.ui_batch_size,), generator=generator)
+                with torch.no_grad():
+                    center.ema_update(model.backbone(as_float_images(ui_images[ui_idx])))
+            loss, terms = compute_loss(model, head, criterion if config.uses_rie else None, x, y, center() if center else None)
+            bad = [k for k, val in terms.items() if not math.isfinite(val)]
+            if bad:
+                raise TrainingDivergedError(
+                    f"{config.name}: loss term(s) {bad} became {terms[bad[0]]} at epoch {epoch}, step {step} "
+                    f"(global step {step_global}); lower lr ({config.lr}) or the term's weight"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            for k, val in terms.items():
+                sums[k] = sums.get(k, 0.0) + val
+            step_global += 1
+            bar.update(1)
+            if max_steps is not None and step_global >= max_steps:
+                stopped = True
+                break
+        if stopped:
+            break
+        seconds += time.perf_counter() - t0
+        history.append({"epoch": epoch, **{k: s / steps_per_epoch for k, s in sums.items()}})
+        if checkpoint_path:
+            state = {
+                "config": config.to_dict(), "epoch": epoch + 1, "history": history, "seconds": seconds,
+                "model": model.state_dict(), "head": head.state_dict(), "optimizer": optimizer.state_dict(),
+                "criterion": criterion.state_dict(), "ui_center": center.state_dict() if center else None,
+                "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
+            }
+            atomic_write(checkpoint_path, lambda tmp: torch.save(state, tmp))
+    bar.close()
+    model.eval()
+    head.eval()
+    u = center().detach().clone() if center is not None else None
+    return TrainResult(model, head, config, history, u, seconds, False, "")
+
+
+def cache_key(config: TrainConfig, images, labels, ui_images=None, init_state=None) -> str:
+    data = fingerprint(images, labels, ui_images if config.uses_rie else None, init_state)
+    return f"{config.name}-{config_hash({'config': config.to_dict(), 'data': data})}"
+
+
+def train_or_load(
+    config: TrainConfig,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    ui_images: torch.Tensor | None = None,
+    init_state: dict | None = None,
+    cache_dir: str | Path = "data/models",
+    progress: bool = True,
+) -> TrainResult:
+    """Load the model trained with exactly this config and data, or train it (resuming if interrupted).
+
+    Files in ``cache_dir/<name>-<hash>/``: ``model.pt`` (RIEModel state_dict), ``head.pt``
+    (head state_dict), ``config.json`` (config, history, UI centre, training time);
+    ``checkpoint.pt`` exists only while a run is unfinished.
+    """
+    key = cache_key(config, images, labels, ui_images, init_state)
+    folder = Path(cache_dir) / key
+    model_file, head_file, meta_file = folder / "model.pt", folder / "head.pt", folder / "config.json"
+    num_classes = int(labels.max()) + 1
+    if model_file.exists() and head_file.exists() and meta_file.exists():
+        try:
+            meta = json.loads(meta_file.read_text())
+            if meta["config"] != json.loads(json.dumps(config.to_dict())):
+                raise ValueError("config.json does not match the requested config")
+            model, head = build(config, num_classes)
+            model.load_state_dict(torch.load(model_file, weights_only=True))
+            head.load_state_dict(torch.load(head_file, weights_only=True))
+            model.eval()
+            head.eval()
+            u = torch.tensor(meta["ui_center"]) if meta.get("ui_center") is not None else None
+            return TrainResult(model, head, config, meta["history"], u, 0.0, True, key)
+        except Exception as exc:  # a damaged cache entry is retrained, loudly
+            warnings.warn(f"cached model {folder} could not be loaded ({exc}); training it again")
+    result = fit(config, images, labels, ui_images, init_state, checkpoint_path=folder / "checkpoint.pt", progress=progress)
+    atomic_write(model_file, lambda tmp: torch.save(result.model.state_dict(), tmp))
+    atomic_write(head_file, lambda tmp: torch.save(result.head.state_dict(), tmp))
+    meta = {
+        "config": config.to_dict(), "history": result.history, "seconds": result.seconds,
+        "ui_center": result.ui_center.tolist() if result.ui_center is not None else None,
+        "num_classes": num_classes,
+    }
+    save_json(meta, meta_file)
+    (folder / "checkpoint.pt").unlink(missing_ok=True)
+    return result._replace(key=key)
+
+
+def load_trained(folder: str | Path) -> TrainResult:
+    """Load a finished model folder written by ``train_or_load`` (e.g. to share a model)."""
+    folder = Path(folder)
+    meta_file = folder / "config.json"
+    if not meta_file.exists():
+        raise RIEInputError(f"{folder} holds no config.json: not a trained-model folder")
+    meta = json.loads(meta_file.read_text())
+    config = TrainConfig.from_dict(meta["config"])
+    model, head = build(config, meta["num_classes"])
+    model.load_state_dict(torch.load(folder / "model.pt", weights_only=True))
+    head.load_state_dict(torch.load(folder / "head.pt", weights_only=True))
+    model.eval()
+    head.eval()
+    u = torch.tensor(meta["ui_center"]) if meta.get("ui_center") is not None else None
+    return TrainResult(model, head, config, meta["history"], u, 0.0, True, folder.name)
