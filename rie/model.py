@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from .attention import PerceptibilityAttention, PerceptibilityRegression
+from .quality import CRFIQAHead
 
 
 class RIEOutput(NamedTuple):
@@ -24,12 +25,14 @@ class RIEModel(nn.Module):
     the attention branch and the UI centre are only needed for training.
     """
 
-    def __init__(self, backbone: nn.Module, regression_dropout: float = 0.4, attention_reduction: int = 16):
+    def __init__(self, backbone: nn.Module, regression_dropout: float = 0.4, attention_reduction: int = 16, crfiqa: bool = False):
         super().__init__()
         self.backbone = backbone
         channels, hw, dim = backbone.feature_channels, tuple(backbone.feature_hw), backbone.embedding_size
         self.regression = PerceptibilityRegression(channels, hw, dropout=regression_dropout)
         self.attention = PerceptibilityAttention(channels, hw, dim, reduction=attention_reduction)
+        # The CR-FIQA baseline's quality regressor (on the embedding), only when asked for.
+        self.crfiqa = CRFIQAHead(dim) if crfiqa else None
 
     @property
     def embedding_size(self) -> int:

@@ -29,6 +29,7 @@ from .heads import make_head
 from .inference import as_float_images, extract
 from .losses import RIELoss, RIELossConfig
 from .model import RIEModel
+from .quality import crfiqa_loss
 from .ri import UICenter, ui_center
 from .utils import atomic_write, config_hash, save_json, seed_everything
 
@@ -61,6 +62,9 @@ class TrainConfig:
     warmup_epochs: float = 0.0
     flip: bool = True
     regression_dropout: float = 0.4
+    # The CR-FIQA baseline: CE + crfiqa_weight * SmoothL1(q_hat, CR; crfiqa_beta); 0 = off (paper: 10, 0.5).
+    crfiqa_weight: float = 0.0
+    crfiqa_beta: float = 0.5
     seed: int = 0
 
     def __post_init__(self):
@@ -71,6 +75,8 @@ class TrainConfig:
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise RIEInputError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.crfiqa_weight > 0 and (self.loss.alpha or self.loss.beta or self.loss.gamma):
+            raise RIEInputError("CR-FIQA (crfiqa_weight > 0) is a baseline: train it without the RIE terms")
         if self.lr <= 0:
             raise RIEInputError(f"lr must be > 0, got {self.lr}")
 
@@ -132,7 +138,7 @@ def fingerprint(*tensors) -> str:
 
 def build(config: TrainConfig, num_classes: int) -> tuple[RIEModel, nn.Module]:
     backbone = make_backbone(config.backbone, embedding_size=config.embedding_size, input_size=config.input_size)
-    model = RIEModel(backbone, regression_dropout=config.regression_dropout)
+    model = RIEModel(backbone, regression_dropout=config.regression_dropout, crfiqa=config.crfiqa_weight > 0)
     head = make_head(config.head, config.embedding_size, num_classes, **config.head_kwargs)
     return model, head
 
@@ -160,12 +166,21 @@ def _lr_at(config: TrainConfig, step: int, total: int) -> float:
     return 0.5 * config.lr * (1 + math.cos(math.pi * (step - warm) / max(total - warm, 1)))
 
 
-def compute_loss(model: RIEModel, head: nn.Module, criterion: RIELoss | None, x, y, u=None):
-    """One batch's loss: the margin head alone (``criterion`` None) or Eq. 10; returns (loss, floats per term)."""
+def compute_loss(model: RIEModel, head: nn.Module, criterion: RIELoss | None, x, y, u=None, crfiqa_weight=0.0, crfiqa_beta=0.5):
+    """One batch's loss: the margin head alone (``criterion`` None), + CR-FIQA, or Eq. 10.
+
+    Returns (loss, {term: float}).
+    """
     if criterion is None:
-        loss = head(model.backbone(x), y).loss
-        value = float(loss.detach())
-        return loss, {"total": value, "cls": value}
+        v = model.backbone(x)
+        head_out = head(v, y)
+        loss = head_out.loss
+        terms = {"cls": float(loss.detach())}
+        if crfiqa_weight > 0:
+            l_cr = crfiqa_loss(model.crfiqa(v), head_out.cos_theta, y, crfiqa_beta)
+            loss = loss + crfiqa_weight * l_cr
+            terms["crfiqa"] = float(l_cr.detach())
+        return loss, {"total": float(loss.detach()), **terms}
     out = model(x)
     parts = criterion(out.v, out.xi_hat, out.v_attn, head(out.v, y), y, u)
     return parts.total, parts.items()
@@ -253,7 +268,10 @@ def fit(
                 ui_idx = torch.randint(len(ui_images), (config.ui_batch_size,), generator=generator)
                 with torch.no_grad():
                     center.ema_update(model.backbone(as_float_images(ui_images[ui_idx])))
-            loss, terms = compute_loss(model, head, criterion if config.uses_rie else None, x, y, center() if center else None)
+            loss, terms = compute_loss(
+                model, head, criterion if config.uses_rie else None, x, y, center() if center else None,
+                config.crfiqa_weight, config.crfiqa_beta,
+            )
             bad = [k for k, val in terms.items() if not math.isfinite(val)]
             if bad:
                 raise TrainingDivergedError(
