@@ -1,0 +1,93 @@
+"""Statistics the notebooks measure: bimodality, mixtures, AUROC and rank correlation."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from scipy import stats
+
+from .checks import RIEInputError
+
+BIMODAL_THRESHOLD = 5 / 9  # Sarle's coefficient of a uniform distribution; above it suggests bimodality
+
+
+def _as_numpy(x, name: str) -> np.ndarray:
+    a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    a = a.astype(np.float64).ravel()
+    if a.size == 0:
+        raise RIEInputError(f"{name} is empty")
+    if not np.isfinite(a).all():
+        raise RIEInputError(f"{name} contains NaN or inf")
+    return a
+
+
+def bimodality_coefficient(x) -> float:
+    """Sarle's bimodality coefficient ``(g^2 + 1) / (k + 3 (n-1)^2 / ((n-2)(n-3)))``.
+
+    ``g`` is the sample skewness and ``k`` the sample excess kurtosis, both bias-corrected.
+    Above 5/9 ~ 0.555 (the value of a uniform distribution) the data are likely bimodal.
+    """
+    a = _as_numpy(x, "x")
+    n = a.size
+    if n < 4:
+        raise RIEInputError(f"the bimodality coefficient needs at least 4 values, got {n}")
+    if np.ptp(a) == 0:
+        raise RIEInputError("the bimodality coefficient is undefined for constant data")
+    g = stats.skew(a, bias=False)
+    k = stats.kurtosis(a, fisher=True, bias=False)
+    return float((g**2 + 1) / (k + 3 * (n - 1) ** 2 / ((n - 2) * (n - 3))))
+
+
+class Mixture(NamedTuple):
+    means: tuple[float, float]  # sorted ascending
+    stds: tuple[float, float]
+    weights: tuple[float, float]
+
+
+def two_gaussian_mixture(x, seed: int = 0) -> Mixture:
+    """A two-component 1-D Gaussian mixture fitted by EM (scikit-learn), components sorted by mean."""
+    from sklearn.mixture import GaussianMixture
+
+    a = _as_numpy(x, "x")
+    if a.size < 4:
+        raise RIEInputError(f"a two-component mixture needs at least 4 values, got {a.size}")
+    gm = GaussianMixture(n_components=2, random_state=seed, n_init=3).fit(a[:, None])
+    order = np.argsort(gm.means_.ravel())
+    means = gm.means_.ravel()[order]
+    stds = np.sqrt(gm.covariances_.ravel()[order])
+    weights = gm.weights_[order]
+    return Mixture(tuple(map(float, means)), tuple(map(float, stds)), tuple(map(float, weights)))
+
+
+def mixture_density(mixture: Mixture, grid: np.ndarray) -> np.ndarray:
+    return sum(w * stats.norm.pdf(grid, m, s) for m, s, w in zip(mixture.means, mixture.stds, mixture.weights))
+
+
+def auroc(scores_positive, scores_negative) -> float:
+    """P(score of a positive > score of a negative), ties counting one half (Mann-Whitney U / n_pos n_neg)."""
+    pos = _as_numpy(scores_positive, "positive scores")
+    neg = _as_numpy(scores_negative, "negative scores")
+    ranks = stats.rankdata(np.concatenate([pos, neg]))
+    u = ranks[: pos.size].sum() - pos.size * (pos.size + 1) / 2
+    return float(u / (pos.size * neg.size))
+
+
+def quartile_auroc(score, difficulty) -> float:
+    """AUROC of ``score`` for telling the easiest difficulty quartile (positives) from the hardest."""
+    s, d = _as_numpy(score, "score"), _as_numpy(difficulty, "difficulty")
+    if s.size != d.size:
+        raise RIEInputError(f"score has {s.size} values but difficulty has {d.size}")
+    lo, hi = np.quantile(d, [0.25, 0.75])
+    easy, hard = s[d <= lo], s[d >= hi]
+    if easy.size == 0 or hard.size == 0:
+        raise RIEInputError("difficulty has no spread: the easiest and hardest quartiles are not both populated")
+    return auroc(easy, hard)
+
+
+def spearman(a, b) -> float:
+    x, y = _as_numpy(a, "a"), _as_numpy(b, "b")
+    if x.size != y.size:
+        raise RIEInputError(f"spearman needs equal lengths, got {x.size} and {y.size}")
+    return float(stats.spearmanr(x, y).statistic)
