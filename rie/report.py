@@ -29,6 +29,10 @@ def execute(path: Path, output: Path, profile: str, extra: dict | None = None) -
     """Run one notebook with papermill (PROFILE injected); returns seconds taken."""
     import papermill as pm
 
+    # The kernel inherits these: interactive cells draw static figures, no progress widgets.
+    os.environ["RIE_HEADLESS"] = "1"
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    os.environ.setdefault("TQDM_DISABLE", "1")
     start = time.perf_counter()
     pm.execute_notebook(
         str(path), str(output), parameters={"PROFILE": profile, **(extra or {})},
