@@ -14,9 +14,9 @@ y, so the per-pixel work is a couple of broadcast adds.
 
 Pose is drawn as a 3-D effect on a 2-D face: yaw and pitch move each feature by
 ``depth * sin(angle)`` (the nose moves most, the ears least, the far eye gets
-narrower), roll, crop shift and zoom are one affine warp of the finished
-drawing. Illumination is a Lambertian shading of the head seen as a flattened
-ellipsoid, plus a gradient over the background.
+narrower); roll, crop shift and zoom are one affine warp of the finished
+drawing, applied by the camera. Illumination is a Lambertian shading of the
+head seen as a flattened ellipsoid, plus a gradient over the background.
 """
 
 from __future__ import annotations
@@ -646,18 +646,22 @@ def camera(img: torch.Tensor, nz: dict[str, torch.Tensor], out_size: int) -> tor
 
     Per image, in this order: sample the scene at ``resolution_px`` (area
     averaging, or plain bilinear sampling with aliasing where ``down_bilinear``),
-    exposure / colour cast / grey sensor, Gaussian blur (``blur_sigma`` in sensor
-    pixels), clipping, sensor noise (``noise_std``), JPEG (``jpeg_quality``),
-    then the upsampling back to the model's input size (bilinear), as a VLR
-    face is fed to a network. Images are grouped by sensor size so each group is
-    one batched call.
+    the crop's roll / zoom / shift (resampled at sensor size: cheap, and only a
+    little softer than warping the drawing), exposure (a soft tone curve) /
+    colour cast / grey sensor, Gaussian blur (``blur_sigma`` in sensor pixels),
+    clipping, sensor noise (``noise_std``), JPEG (``jpeg_quality``), then the
+    upsampling back to the model's input size (bilinear), as a VLR face is fed
+    to a network. Images are grouped by sensor size so each group is one batched call.
     """
     n = img.shape[0]
     out = torch.empty(n, 3, out_size, out_size, device=img.device)
     res = nz["resolution_px"].round().long()
     bil = nz["down_bilinear"] > 0.5
     key = res * 2 + bil.long()
-    gain = (2.0 ** nz["exposure"])[:, None] * torch.stack([nz["cast_r"], nz["cast_g"], nz["cast_b"]], 1)
+    cast = torch.stack([nz["cast_r"], nz["cast_g"], nz["cast_b"]], 1)
+    # exposure as a soft tone curve 1 - (1 - x)^(2^stops): brighter or darker without a hard
+    # clip at white, so an over-exposed face fades rather than vanishing into a flat patch
+    power = 2.0 ** nz["exposure"]
     for k in torch.unique(key).tolist():
         idx = (key == k).nonzero().flatten()
         r, bilinear = k // 2, bool(k % 2)
@@ -669,7 +673,9 @@ def camera(img: torch.Tensor, nz: dict[str, torch.Tensor], out_size: int) -> tor
                 x = F.interpolate(x, size=(r, r), mode="area")
         # roll / zoom / shift of the crop, resampled at sensor resolution (cheap; adds a little blur)
         x = warp_images(x, {k: nz[k][idx] for k in ("roll", "scale", "shift_x", "shift_y")})
-        x = x * gain[idx][:, :, None, None]
+        if bool((nz["exposure"][idx] != 0).any()):
+            x = 1 - (1 - x.clamp(0, 1)) ** _col(power[idx]).unsqueeze(1)
+        x = x * cast[idx][:, :, None, None]
         grey = nz["grayscale"][idx]
         if bool((grey > 0).any()):
             lum = (x * torch.tensor([0.299, 0.587, 0.114], device=x.device)[None, :, None, None]).sum(1, keepdim=True)
