@@ -10,6 +10,7 @@ Conventions shared by every metric (tested in ``tests/test_metrics.py``):
   ``1 + #{impostor items whose score >= the best genuine score}``: an impostor that
   ties with the true match is placed ahead of it. Other images of the probe's own
   identity never push it down (the rank is that of the *first* correct match).
+  "Tie" means equal computed cosines (float32 matmul), so exact duplicates tie.
 * **Accepting a comparison is strict:** a score is accepted iff ``score > t``.
 * **Exact quantile thresholds.** For a target false-accept rate ``far`` over ``n``
   non-mated scores, let ``k = floor(far * n)`` (the number of false accepts allowed).
@@ -35,7 +36,7 @@ from typing import Hashable, Sequence
 import numpy as np
 import torch
 
-from .checks import RIEInputError, check_embeddings
+from .checks import RIEInputError
 
 __all__ = [
     "normalize",
@@ -66,12 +67,31 @@ _NEG_INF = float("-inf")
 
 
 def _check_emb(x, name: str, dim: int | None = None) -> torch.Tensor:
-    """Validate a (N, D) embedding set; reject an empty set with a clear message."""
-    if isinstance(x, torch.Tensor) and x.ndim == 2 and x.shape[0] == 0:
+    """Validate a (N, D) embedding set: non-empty, floating, finite, no zero-norm row.
+
+    Works from the row norms (a NaN or inf anywhere makes its row's norm non-finite):
+    ``torch.isfinite`` on the whole set would allocate about twice its size.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise RIEInputError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.ndim != 2:
+        raise RIEInputError(f"{name} must have 2 dimensions (N, D), got shape {tuple(x.shape)}")
+    if x.shape[0] == 0 or x.shape[1] == 0:
         raise RIEInputError(f"{name} is empty (shape {tuple(x.shape)}): nothing to evaluate")
-    check_embeddings(x, name)
+    if not x.is_floating_point():
+        raise RIEInputError(f"{name} must be a floating tensor, got dtype {x.dtype}")
     if dim is not None and x.shape[1] != dim:
         raise RIEInputError(f"{name} has dimension {x.shape[1]} but the probes have dimension {dim}")
+    norms = x.norm(dim=1)
+    odd = (~torch.isfinite(norms)).nonzero().flatten()
+    if odd.numel():
+        bad = odd[~torch.isfinite(x[odd]).all(dim=1)]
+        if bad.numel():
+            raise RIEInputError(f"{name} contains NaN or inf (first bad rows: {bad[:5].tolist()})")
+        raise RIEInputError(f"{name} rows {odd[:5].tolist()} have norms that overflow {x.dtype}: rescale them")
+    zero = (norms <= 1e-12).nonzero().flatten()
+    if zero.numel():
+        raise RIEInputError(f"{name} has zero-norm rows {zero[:5].tolist()}: they have no direction to normalise")
     return x
 
 
@@ -680,6 +700,8 @@ def erc(
       quantile never exceeds it.)
     * ``style="fixed"`` (EDC, ISO/IEC 29794-1 work, fiqat): ``t`` is fixed once from all
       non-mated scores before any rejection; the achieved FMR then drifts with rejection.
+      Both styles reject the same pairs, so their curves differ only in the threshold
+      rule (fiqat's FNMR-EDC instead measures the discard fraction over mated pairs only).
 
     ``reject_fractions`` default: 0, 0.05, ..., 0.95 (CR-FIQA's grid). ``area``: trapezoid
     over that grid; ``pauc``: trapezoid over ``[0, pauc_limit]`` (0.2 by default, the
