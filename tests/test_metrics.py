@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from rie import metrics
 from rie.checks import RIEInputError
 from rie.metrics import (
     cmc,
@@ -79,7 +80,7 @@ def test_unmatched_probe_raises_unless_counted_as_failure():
     assert rates == pytest.approx({1: 2 / 3, 4: 2 / 3})
 
 
-def test_chunked_equals_unchunked_and_brute_force():
+def test_chunked_equals_unchunked_and_brute_force(monkeypatch):
     gen = torch.Generator().manual_seed(0)
     probes, gallery, distractors = torch.randn(40, 8, generator=gen), torch.randn(60, 8, generator=gen), torch.randn(90, 8, generator=gen)
     gallery_labels = torch.arange(60) % 25
@@ -88,6 +89,8 @@ def test_chunked_equals_unchunked_and_brute_force():
     big = match_ranks(probes, probe_labels, gallery, gallery_labels, distractors, chunk_size=10_000)
     odd = match_ranks(probes, probe_labels, gallery, gallery_labels, distractors, chunk_size=7)
     assert torch.equal(one, big) and torch.equal(one, odd)
+    monkeypatch.setattr(metrics, "_PROBE_BLOCK", 7)  # probes in several blocks too
+    assert torch.equal(one, match_ranks(probes, probe_labels, gallery, gallery_labels, distractors, chunk_size=9))
     # Brute force over the full matrix.
     unit = lambda x: x / x.norm(dim=1, keepdim=True)  # noqa: E731
     scores = unit(probes) @ unit(torch.cat([gallery, distractors])).T
