@@ -77,11 +77,18 @@ class RIELossConfig:
     # v' is a target the attention branch regresses onto; detaching it keeps L_MSE from
     # moving the backbone's embedding towards v_attn (the paper does not say; ablated in notebook 05).
     detach_v_prime: bool = True
+    # Safeguard, not in the paper: xi = d_UI d_N / (d_P + 1e-7) is unbounded as d_P -> 0
+    # (an image the model has memorised), and an unbounded regression target drives the
+    # regression head, then the backbone, to overflow. Targets are clipped to xi_max
+    # (typical xi is below ~60: d_UI <= 2, d_N <= 2, d_P >~ 0.05); None = the paper's Eq. 3 as is.
+    xi_max: float | None = 100.0
 
     def __post_init__(self):
         for name in ("alpha", "beta", "gamma"):
             if getattr(self, name) < 0:
                 raise RIEInputError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.xi_max is not None and self.xi_max <= 0:
+            raise RIEInputError(f"xi_max must be > 0 or None, got {self.xi_max}")
         if self.ui_stats not in ("standard", "estimated"):
             raise RIEInputError(f"ui_stats must be 'standard' or 'estimated', got {self.ui_stats!r}")
 
@@ -125,6 +132,8 @@ class RIELoss(nn.Module):
         c = self.config
         zero = v.new_zeros(())
         xi = recognizability_index(v, head_output.cos_theta, labels, u)
+        if c.xi_max is not None:
+            xi = xi.clamp(max=c.xi_max)
         l1 = ri_regression_loss(xi_hat, xi, c.smooth_l1_beta) if c.alpha > 0 else zero
         l_id = index_diversion_loss(xi_hat, c.tau, float(self.mu_ui), float(self.sigma_ui)) if c.beta > 0 else zero
         if c.gamma > 0:

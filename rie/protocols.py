@@ -57,3 +57,21 @@ def resolution_ladder(model, ladder) -> dict[int, float]:
     gallery, gallery_labels, probes = ladder
     g = extract(model, gallery).v
     return {r: cmc(extract(model, imgs).v, lab, g, gallery_labels, ranks=(1,))[1] for r, (imgs, lab) in probes.items()}
+
+
+def labelled_faces(n_identities: int, per_id: int, tier="moderate", seed: int = 0, image_size: int = 32, people=None):
+    """``per_id`` images of each of ``n_identities`` new people (or of ``people``), nuisance from ``tier``.
+
+    Returns ``(images uint8 (N, 3, S, S), labels (N,), difficulty (N,))``, identity-major order.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    people = sample_identities(n_identities, gen) if people is None else people
+    labels = torch.arange(len(people)).repeat_interleave(per_id)
+    batch = render(people[labels], sample_nuisance(len(labels), gen, tier, image_size), image_size)
+    return batch.images, labels, batch.difficulty
+
+
+def unlabelled_faces(n: int, tier="ui", seed: int = 1, image_size: int = 32) -> torch.Tensor:
+    """``n`` images of ``n`` unseen people from ``tier`` (the UI set's role by default)."""
+    gen = torch.Generator().manual_seed(seed)
+    return render(sample_identities(n, gen), sample_nuisance(n, gen, tier, image_size), image_size).images

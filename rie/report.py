@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             seconds = execute(path, tmp, args.profile)
         except Exception as exc:  # keep the committed report; show where it failed
-            print(f"[report] FAILED {path.name}: {type(exc).__name__}: {str(exc)[:2000]}", file=sys.stderr)
+            print(f"[report] FAILED {path.name}: {type(exc).__name__}: ...{str(exc)[-3000:]}", file=sys.stderr)
             print(f"[report] the partial run is in {tmp}", file=sys.stderr)
             return 1
         os.replace(tmp, target)

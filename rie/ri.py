@@ -37,6 +37,8 @@ def intra_inter_proximity(cos_theta: torch.Tensor, labels: torch.Tensor) -> tupl
     if num_classes < 2:
         raise RIEInputError("d_N needs at least 2 classes (a negative prototype), got cos_theta with 1 column")
     check_labels(labels, num_classes, batch)
+    # Rounding can push a cosine a hair above 1: clamp so that d_P and d_N stay >= 0.
+    cos_theta = cos_theta.clamp(-1.0, 1.0)
     cos_pos = cos_theta.gather(1, labels[:, None]).squeeze(1)
     # Mask the positive class out of the max with -inf (cosines are >= -1).
     cos_neg = cos_theta.scatter(1, labels[:, None], float("-inf")).max(dim=1).values

@@ -61,6 +61,8 @@ class TrainConfig:
     weight_decay: float = 5e-4
     warmup_epochs: float = 0.0
     flip: bool = True
+    # Gradient-norm clipping as in insightface's arcface_torch (5); None disables.
+    clip_grad_norm: float | None = 5.0
     regression_dropout: float = 0.4
     # The CR-FIQA baseline: CE + crfiqa_weight * SmoothL1(q_hat, CR; crfiqa_beta); 0 = off (paper: 10, 0.5).
     crfiqa_weight: float = 0.0
@@ -280,6 +282,8 @@ def fit(
                 )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if config.clip_grad_norm:
+                torch.nn.utils.clip_grad_norm_(params, config.clip_grad_norm)
             optimizer.step()
             for k, val in terms.items():
                 sums[k] = sums.get(k, 0.0) + val

@@ -122,3 +122,12 @@ def test_default_tau_is_the_one_sided_5_percent_point():
 def test_bad_input_is_named(call, message):
     with pytest.raises(RIEInputError, match=message):
         call()
+
+
+def test_xi_target_is_clipped_only_when_asked():
+    v, xi_hat, v_attn, head_output, labels, u = _batch()
+    head_output.cos_theta[0, 0] = 1.0  # d_P = 0: xi = d_UI d_N / 1e-7
+    raw = RIELoss(RIELossConfig(xi_max=None))(v, xi_hat, v_attn, head_output, labels, u).xi
+    clipped = RIELoss(RIELossConfig(xi_max=100.0))(v, xi_hat, v_attn, head_output, labels, u).xi
+    assert raw[0] > 1e5 and clipped[0] == 100.0
+    assert torch.equal(raw[1:].clamp(max=100.0), clipped[1:])

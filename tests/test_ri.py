@@ -105,3 +105,8 @@ def test_ui_center_modes():
 def test_bad_input_is_named(call, message):
     with pytest.raises(RIEInputError, match=message):
         call()
+
+
+def test_cosines_above_one_from_rounding_do_not_give_negative_distances():
+    d_P, d_N = intra_inter_proximity(torch.tensor([[1.0000001, -1.0000001]]), torch.tensor([0]))
+    assert d_P.item() == 0.0 and d_N.item() == 2.0
