@@ -649,7 +649,8 @@ def camera(img: torch.Tensor, nz: dict[str, torch.Tensor], out_size: int) -> tor
     the crop's roll / zoom / shift (resampled at sensor size: cheap, and only a
     little softer than warping the drawing), exposure (a soft tone curve) /
     colour cast / grey sensor, Gaussian blur (``blur_sigma`` in sensor pixels),
-    clipping, sensor noise (``noise_std``), JPEG (``jpeg_quality``), then the
+    clipping, sensor noise (``noise_std`` per channel, 64 % of its variance shared by
+    the three channels), JPEG (``jpeg_quality``), then the
     upsampling back to the model's input size (bilinear), as a VLR face is fed
     to a network. Images are grouped by sensor size so each group is one batched call.
     """
@@ -683,7 +684,9 @@ def camera(img: torch.Tensor, nz: dict[str, torch.Tensor], out_size: int) -> tor
         x = gaussian_blur(x, nz["blur_sigma"][idx]).clamp(0, 1)
         std = nz["noise_std"][idx]
         if bool((std > 0).any()):
-            x = x + seeded_normal(nz["noise_seed"][idx], (3, r, r)) * std[:, None, None, None]
+            # mostly luminance noise with some chroma, as after a camera's demosaicing
+            z = seeded_normal(nz["noise_seed"][idx], (4, r, r))
+            x = x + (0.8 * z[:, 3:] + 0.6 * z[:, :3]) * std[:, None, None, None]
             x = x.clamp(0, 1)
         qual = nz["jpeg_quality"][idx]
         if bool((qual < 100).any()):

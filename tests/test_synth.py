@@ -257,21 +257,9 @@ def test_boxes_to_masks_by_hand():
 
 
 # --- identity signal -------------------------------------------------------------------------------
-def _nearest_centroid_accuracy(tier, degrade=True, k=10, per=16, seed=0):
-    """Raw-pixel nearest-centroid identification: half the images of each identity are the centroid."""
-    ids = sample_identities(k, seed)
-    labels = torch.arange(k).repeat_interleave(per)
-    nz = sample_nuisance(len(labels), seed + 1, tier, 32)
-    x = render(ids[labels], nz, 32, degrade=degrade).to_float().flatten(1)
-    fit = torch.arange(len(labels)) % per < per // 2
-    centroids = torch.stack([x[fit & (labels == c)].mean(0) for c in range(k)])
-    pred = torch.cdist(x[~fit], centroids).argmin(1)
-    return (pred == labels[~fit]).float().mean().item()
-
-
 def test_identities_separable_at_high_resolution_and_destroyed_by_extreme_degradation():
-    mild = [_nearest_centroid_accuracy("hr", seed=s) for s in range(2)]
-    extreme = [_nearest_centroid_accuracy("ui", seed=s) for s in range(2)]
+    mild = [synth.raw_pixel_identification("hr", seed=s) for s in range(2)]
+    extreme = [synth.raw_pixel_identification("ui", seed=s) for s in range(2)]
     chance = 0.1
     assert min(mild) > 3.5 * chance, mild
     assert max(extreme) < 2.5 * chance, extreme
