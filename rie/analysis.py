@@ -91,3 +91,14 @@ def spearman(a, b) -> float:
     if x.size != y.size:
         raise RIEInputError(f"spearman needs equal lengths, got {x.size} and {y.size}")
     return float(stats.spearmanr(x, y).statistic)
+
+
+def umap_2d(x, seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1) -> np.ndarray:
+    """A 2-D UMAP (cosine metric) of embeddings; deterministic for a given seed (single-threaded)."""
+    import umap
+
+    a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    if a.ndim != 2 or len(a) < n_neighbors + 1:
+        raise RIEInputError(f"UMAP needs a 2-D array with more than {n_neighbors} rows, got shape {a.shape}")
+    reducer = umap.UMAP(n_components=2, n_neighbors=n_neighbors, min_dist=min_dist, metric="cosine", random_state=seed, n_jobs=1)
+    return reducer.fit_transform(a)
