@@ -46,7 +46,7 @@ def main() -> int:
     parser.add_argument("--distractors", type=int, default=153_428)
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, help="gallery columns per block")
-    parser.add_argument("--repeats", type=int, default=1, help="timed repeats of each side (best is kept)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed cmc calls, each between two bare runs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="a tenth of the distractors (the time target scales)")
     args = parser.parse_args()
@@ -70,25 +70,32 @@ def main() -> int:
         f"D {args.dim}, chunk {args.chunk}, torch threads {torch.get_num_threads()}"
     )
 
-    # Alternate the two sides so that load from other processes hits both alike.
-    cmc_times, bare_times, rates = [], [], None
+    # Bracket each cmc call with a bare run before and after, so that load from other
+    # processes, which drifts, hits both sides alike. The verdict compares the best
+    # (least disturbed) times of each side; the per-call ratios show the spread.
+    cmc_times, bare_times, ratios, rates = [], [], [], None
+    torch.matmul(probes_n, gallery[: args.chunk].T)  # warm-up: thread pool and BLAS initialisation
     for _ in range(args.repeats):
+        before = bare_matmul_seconds(probes_n, [gallery, distractors], args.chunk)
         start = time.perf_counter()
         rates = cmc(probes, probe_labels, gallery, gallery_labels, (1, 5, 20), distractors, chunk_size=args.chunk)
         cmc_times.append(time.perf_counter() - start)
-        bare_times.append(bare_matmul_seconds(probes_n, [gallery, distractors], args.chunk))
+        after = bare_matmul_seconds(probes_n, [gallery, distractors], args.chunk)
+        bare_times += [before, after]
+        ratios.append((before + after) / 2 / cmc_times[-1])
     t_cmc, t_bare = min(cmc_times), min(bare_times)
     gflops_cmc, gflops_bare = flops / t_cmc / 1e9, flops / t_bare / 1e9
-    ratio = gflops_cmc / gflops_bare
+    ratio = t_bare / t_cmc  # best against best: the minimum is the least disturbed by other load
     time_target = TARGET_SECONDS * (n_gallery / (4443 + 153_428)) * (args.probes / 3728) * (args.dim / 512)
 
     print(f"CMC with distractors: rank-1 {rates[1]:.4f}  rank-5 {rates[5]:.4f}  rank-20 {rates[20]:.4f}")
     print(f"cmc call          {t_cmc:8.2f} s   {gflops_cmc:7.1f} GFLOP/s  (2*P*G*D = {flops / 1e9:.1f} GFLOP)")
-    print(f"bare torch.matmul {t_bare:8.2f} s   {gflops_bare:7.1f} GFLOP/s  (same chunks)")
+    print(f"bare torch.matmul {t_bare:8.2f} s   {gflops_bare:7.1f} GFLOP/s  (same chunks; best of {len(bare_times)})")
     ok_time = t_cmc <= time_target
     ok_ratio = ratio >= TARGET_RATIO
     print(f"time   {t_cmc:.2f} s <= {time_target:.2f} s : {'PASS' if ok_time else 'FAIL'}")
-    print(f"ratio  {ratio:.3f} >= {TARGET_RATIO} (cmc GFLOP/s / bare matmul GFLOP/s): {'PASS' if ok_ratio else 'FAIL'}")
+    print(f"per-call ratios (mean of the two bracketing bare runs / cmc): {', '.join(f'{r:.3f}' for r in ratios)}")
+    print(f"ratio  {ratio:.3f} >= {TARGET_RATIO} (cmc GFLOP/s / bare matmul GFLOP/s, best times): {'PASS' if ok_ratio else 'FAIL'}")
     return 0 if ok_time and ok_ratio else 1
 
 

@@ -102,6 +102,16 @@ def test_chunked_equals_unchunked_and_brute_force(monkeypatch):
     assert rates == {k: pytest.approx(float((expected <= k).double().mean())) for k in (1, 5, 20)}
 
 
+def test_group_prefilter_count_equals_plain_count():
+    gen = torch.Generator().manual_seed(0)
+    for cols in (5, 32, 100, 2048):
+        scores = torch.randn(50, cols, generator=gen)
+        for level in (3.0, 2.0, 0.0, float("-inf")):  # sparse hits ... dense fallback
+            thr = level + 0.3 * torch.randn(50, 1, generator=gen)
+            expected = (scores >= thr).sum(dim=1, dtype=torch.int32)
+            assert torch.equal(metrics._count_at_least(scores, thr), expected)
+
+
 def test_rank1_by_bucket_hand_case():
     probes, probe_labels, gallery, gallery_labels = hand_identification()
     # Ranks are [1, 1, 4]: "far" holds p0 (hit) and p2 (miss) -> 1/2; "near" holds p1 -> 1.
