@@ -1,11 +1,10 @@
 """pytest set-up shared by tests/ and the nbval run over notebooks/.
 
-Kernels started by nbval inherit this environment: figures render with Agg and the
+Kernels started by nbval inherit this environment: the
 notebooks' interactive cells draw their static figure (see ``rie.widgets``).
 """
 
 import os
 
-os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ["RIE_HEADLESS"] = "1"
 os.environ.setdefault("TQDM_DISABLE", "1")

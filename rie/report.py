@@ -31,7 +31,6 @@ def execute(path: Path, output: Path, profile: str, extra: dict | None = None) -
 
     # The kernel inherits these: interactive cells draw static figures, no progress widgets.
     os.environ["RIE_HEADLESS"] = "1"
-    os.environ.setdefault("MPLBACKEND", "Agg")
     os.environ.setdefault("TQDM_DISABLE", "1")
     start = time.perf_counter()
     pm.execute_notebook(

@@ -40,7 +40,6 @@ def test_committed_as_a_report(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_runs_headless_with_smoke_profile(path, tmp_path):
-    os.environ.setdefault("MPLBACKEND", "Agg")
     execute(path, tmp_path / path.name, profile="smoke")
     outputs = [o for c in _code_cells(tmp_path / path.name) for o in c.get("outputs", [])]
     assert not [o for o in outputs if o["output_type"] == "error"]
