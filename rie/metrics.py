@@ -477,15 +477,16 @@ def sample_pairs(
         lo, hi = torch.minimum(first, second), torch.maximum(first, second)
         return lo * n + hi
 
-    def enumerate_mated() -> torch.Tensor:
+    def enumerate_mated() -> tuple[torch.Tensor, torch.Tensor]:
         # Sorted position p (local index a in a block of c) pairs with the c-1-a positions after it.
         a = torch.arange(n) - start[ident[order]]
         partners_after = counts[ident[order]] - 1 - a
         first = torch.repeat_interleave(torch.arange(n), partners_after)
-        offset = torch.arange(len(first)) - torch.repeat_interleave(torch.cumsum(partners_after, 0) - partners_after, partners_after)
+        block_start = torch.cumsum(partners_after, 0) - partners_after
+        offset = torch.arange(len(first)) - torch.repeat_interleave(block_start, partners_after)
         return order[first], order[first + 1 + offset]
 
-    def enumerate_nonmated() -> torch.Tensor:
+    def enumerate_nonmated() -> tuple[torch.Tensor, torch.Tensor]:
         i, j = torch.triu_indices(n, n, offset=1)
         keep = labels[i] != labels[j]
         return i[keep], j[keep]
