@@ -8,7 +8,7 @@ Default sizes are TinyFace's: 3,728 probes, 4,443 gallery images, 153,428 distra
   when the machine is shared: both sides see the same load).
 
     .venv/bin/python benchmarks/identification.py           # full size
-    .venv/bin/python benchmarks/identification.py --quick   # a tenth of the distractors
+    .venv/bin/python benchmarks/identification.py --quick   # a tenth of the gallery and distractors
 """
 
 from __future__ import annotations
@@ -48,10 +48,10 @@ def main() -> int:
     parser.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, help="gallery columns per block")
     parser.add_argument("--repeats", type=int, default=3, help="timed cmc calls, each between two bare runs")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="a tenth of the distractors (the time target scales)")
+    parser.add_argument("--quick", action="store_true", help="a tenth of the gallery and distractors (the time target scales)")
     args = parser.parse_args()
-    if args.quick:
-        args.distractors //= 10
+    if args.quick:  # a tenth of the columns, keeping the gallery : distractor proportion
+        args.gallery, args.identities, args.distractors = args.gallery // 10, args.identities // 10, args.distractors // 10
 
     gen = torch.Generator().manual_seed(args.seed)
     gallery_labels = torch.arange(args.gallery) % args.identities
