@@ -410,7 +410,7 @@ class SmallFaceNet(Backbone):
         head    BN2d -> dropout -> flatten -> linear -> BN1d          -> embedding_size
 
     Default ``channels=(16, 32, 64)``: 64 x 8 x 8 map, ~0.6 M parameters (most in the linear
-    layer). A batch of 128 forward+backward takes ~40 ms on 2 CPU cores; wider variants tried
+    layer). A batch of 128 forward+backward took ~40 ms on this 2-core CPU when idle; wider variants tried
     (32/64 or 128 channels, 4 x 4 maps) cost 1.5-3x as much. ``freeze_embedding_scale=True``
     fixes the BN1d scale at 1 like IResNet; the default leaves it trainable so the embedding norm
     is free to carry information (MagFace and AdaFace need it; so does the 2-D toy experiment).
