@@ -641,8 +641,22 @@ def jpeg_compress(x: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
     return (inv[None, :, :, None, None] * z[:, None]).sum(2)
 
 
+def downsize(img: torch.Tensor, size: int) -> torch.Tensor:
+    """Area-average a drawing down to size x size (an exact box filter for integer factors)."""
+    r = img.shape[-1]
+    if r == size:
+        return img
+    if r % size == 0:
+        return F.avg_pool2d(img, r // size)
+    return F.interpolate(img, size=(size, size), mode="area")
+
+
 def camera(img: torch.Tensor, nz: dict[str, torch.Tensor], out_size: int) -> torch.Tensor:
     """Photograph the drawn scenes: (n, 3, R, R) in [0, 1] -> (n, 3, out_size, out_size) in [0, 1].
+
+    ``render`` passes scenes already area-averaged to ``out_size`` (R = out_size):
+    every sensor is at most that large, and averaging a 64 px drawing to 32 px and
+    then to the sensor size is, up to a little blur, the same as averaging it once.
 
     Per image, in this order: sample the scene at ``resolution_px`` (area
     averaging, or plain bilinear sampling with aliasing where ``down_bilinear``),
