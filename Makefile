@@ -25,7 +25,7 @@ report: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -c "import torchvision, pytorch_grad_cam, torchvision.ops; print('torchvision', torchvision.__version__, 'and pytorch_grad_cam import')"
-	$(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider
+	$(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider --ignore-glob="notebooks/.*"
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done

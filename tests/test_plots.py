@@ -1,0 +1,28 @@
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from rie import plots
+from rie.analysis import two_gaussian_mixture
+
+matplotlib.use("Agg")
+
+
+def test_each_figure_builds_and_closes():
+    rng = np.random.default_rng(0)
+    d = np.concatenate([rng.normal(0.3, 0.05, 200), rng.normal(0.8, 0.1, 200)])
+    figs = [
+        plots.loss_curves([{"epoch": 0, "total": 2.0, "cls": 1.0}, {"epoch": 1, "total": 1.0, "cls": 0.5}]),
+        plots.image_grid(torch.zeros(3, 3, 8, 8, dtype=torch.uint8), titles=["a", "b", "c"], ncols=2),
+        plots.ladder_curve({32: 0.9, 8: 0.1}),
+        plots.umap_scatter(rng.normal(size=(10, 2)), np.repeat([0, 1], 5), rng.uniform(size=10), {0: "a", 1: "b"}),
+        plots.ui_distance_histogram(d, two_gaussian_mixture(d), highlight=d > 0.5, highlight_label="x"),
+        plots.proximity_panels({"d_P": d, "xi": d + 1}, rng.uniform(size=400), {"d_P": 0.1, "xi": -0.2}),
+        plots.diversion_plot(rng.normal(3, 1, 50), rng.normal(0, 1, 50), 1.645),
+        plots.projection_plot(torch.randn(4, 3), torch.tensor([1.0, 0.0, 0.0]), torch.randn(4, 3)),
+    ]
+    for fig in figs:
+        assert isinstance(fig, plt.Figure) and fig.axes
+        plots.show(fig)
+    assert plt.get_fignums() == []
