@@ -126,6 +126,7 @@ def diversion_plot(div_easy, div_hard, tau: float, title: str = "index diversion
     """The N(0, 1) reference of the UI distribution, the margin tau, and where easy and hard images fall."""
     from scipy import stats
 
+    div_easy, div_hard = np.asarray(div_easy, dtype=float), np.asarray(div_hard, dtype=float)
     fig, ax = plt.subplots(figsize=(6, 3.4))
     lo = min(-4.0, float(np.min(div_hard)), float(np.min(div_easy)))
     hi = max(tau + 2, float(np.quantile(div_easy, 0.99)))

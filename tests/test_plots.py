@@ -19,7 +19,7 @@ def test_each_figure_builds_and_closes():
         plots.umap_scatter(rng.normal(size=(10, 2)), np.repeat([0, 1], 5), rng.uniform(size=10), {0: "a", 1: "b"}),
         plots.ui_distance_histogram(d, two_gaussian_mixture(d), highlight=d > 0.5, highlight_label="x"),
         plots.proximity_panels({"d_P": d, "xi": d + 1}, rng.uniform(size=400), {"d_P": 0.1, "xi": -0.2}),
-        plots.diversion_plot(rng.normal(3, 1, 50), rng.normal(0, 1, 50), 1.645),
+        plots.diversion_plot(torch.randn(50) + 3, torch.randn(50), 1.645),
         plots.projection_plot(torch.randn(4, 3), torch.tensor([1.0, 0.0, 0.0]), torch.randn(4, 3)),
     ]
     for fig in figs:
