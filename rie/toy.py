@@ -118,7 +118,7 @@ def _split_render(people, per_id, gen, hard_ids, easy_tier, hard, image_size):
     return images, labels
 
 
-def make_toy_data(seed: int = 0, train_per_id: int = 40, test_per_id: int = 20, n_ui: int = 256,
+def make_toy_data(seed: int = 0, train_per_id: int = 32, test_per_id: int = 20, n_ui: int = 256,
                   hard_resolution: int = 8, easy_tier="moderate", hard_ids=HARD_IDS, image_size: int = 32,
                   n_threads: int | None = 1) -> ToyData:
     """Eight new people drawn with ``seed``; ``hard_ids`` photographed with ``hard_tier(hard_resolution)``.
@@ -144,7 +144,7 @@ def make_toy_data(seed: int = 0, train_per_id: int = 40, test_per_id: int = 20, 
 # ---------------------------------------------------------------------------
 # Training
 # ---------------------------------------------------------------------------
-def method_config(method: str, epochs: int = 30, seed: int = 0, batch_size: int = 64, lr: float = 0.1,
+def method_config(method: str, epochs: int = 50, seed: int = 0, batch_size: int = 64, lr: float = 0.1,
                   ui_center_mode: str = "epoch", **loss) -> TrainConfig:
     """The TrainConfig of one method of the toy experiment (2-D embedding, from scratch).
 
@@ -165,7 +165,7 @@ def method_config(method: str, epochs: int = 30, seed: int = 0, batch_size: int 
     )
 
 
-def train_method(method: str, data: ToyData, epochs: int = 30, seed: int = 0, cache_dir=None, **kw) -> TrainResult:
+def train_method(method: str, data: ToyData, epochs: int = 50, seed: int = 0, cache_dir=None, **kw) -> TrainResult:
     """Train (or load from ``cache_dir``) one method on the toy data."""
     config = method_config(method, epochs=epochs, seed=seed, **kw)
     ui = data.ui_images if config.uses_rie else None
@@ -238,7 +238,7 @@ def measure(e: Embedded) -> dict:
     }
 
 
-def run(seeds=(0, 1, 2), methods=METHODS, epochs: int = 25, cache_dir=None, data_kwargs=None,
+def run(seeds=(0, 1, 2), methods=METHODS, epochs: int = 50, cache_dir=None, data_kwargs=None,
         n_threads: int | None = 1, **kw):
     """The per-method, per-seed loop. Each seed draws new people, photos, UI set and initialisation.
 
@@ -261,11 +261,14 @@ def run(seeds=(0, 1, 2), methods=METHODS, epochs: int = 25, cache_dir=None, data
 # ---------------------------------------------------------------------------
 # Summaries and the verdict
 # ---------------------------------------------------------------------------
+# angle = mean angle to the UI centre; acc = nearest-prototype accuracy; UI conc. = resultant
+# length of the normalised UI embeddings (1: one tight direction, 0: no cluster)
 COLUMNS = {
-    "hard_angle": "hard: angle to UI (deg)",
-    "easy_angle": "easy: angle to UI (deg)",
-    "hard_acc": "hard: NP accuracy (%)",
-    "easy_acc": "easy: NP accuracy (%)",
+    "hard_angle": "hard angle (deg)",
+    "easy_angle": "easy angle (deg)",
+    "hard_acc": "hard acc (%)",
+    "easy_acc": "easy acc (%)",
+    "ui_concentration": "UI conc.",
 }
 
 
@@ -283,50 +286,62 @@ def summary_table(rows, decimals: int = 1):
         cells = {}
         for key, name in COLUMNS.items():
             x = _values(rows, m, key) * (100.0 if key.endswith("acc") else 1.0)
-            sd = x.std(ddof=1) if len(x) > 1 else 0.0
-            cells[name] = f"{x.mean():.{decimals}f} ± {sd:.{decimals}f}"
+            dec = decimals + 1 if key == "ui_concentration" else decimals
+            cells[name] = f"{x.mean():.{dec}f} ± {_sd(x):.{dec}f}"
         table[LABELS.get(m, m)] = cells
     out = pd.DataFrame.from_dict(table, orient="index")
     out.index.name = f"method ({len(_values(rows, methods[0], 'hard_angle'))} seeds)"
     return out
 
 
-def verdict(rows, method: str = "rie") -> str:
+def _sd(x: np.ndarray) -> float:
+    return float(x.std(ddof=1)) if len(x) > 1 else 0.0
+
+
+def _judge(d: np.ndarray) -> str:
+    """"further" if mean > sd, "closer" if mean < -sd, else "within" (the seed-to-seed spread)."""
+    m, sd = d.mean(), _sd(d)
+    return "further" if m > sd else "closer" if m < -sd else "within"
+
+
+def verdict(rows, method: str = "rie", same_head: str | None = "arcface") -> str:
     """Does ``method`` move the hard identities further from the UI centre than every other method?
 
     Per seed, the difference of the hard identities' mean angle to the UI centre between
     ``method`` and each other method (paired by seed); the comparison with the *strongest*
-    other method (largest mean angle) decides. "Yes" needs the mean difference to exceed its
-    standard deviation over seeds; "no" when it is below minus its standard deviation;
-    otherwise the difference is within the seed-to-seed spread.
+    other method (largest mean angle) decides. "YES" needs the mean difference to exceed its
+    standard deviation over seeds, "NO" is a mean below minus its standard deviation,
+    "NOT SHOWN" a difference within the seed-to-seed spread. ``same_head`` names the method
+    that shares ``method``'s classification head, so that line isolates the RIE terms.
     """
     others = [m for m in dict.fromkeys(r["method"] for r in rows) if m != method]
-    if not others or not len(_values(rows, method, "hard_angle")):
-        raise RIEInputError(f"verdict needs rows of {method!r} and of at least one other method")
     ours = _values(rows, method, "hard_angle")
-    lines = []
-    diffs = {}
-    for m in others:
-        d = ours - _values(rows, m, "hard_angle")
-        diffs[m] = d
-        sd = d.std(ddof=1) if len(d) > 1 else 0.0
-        lines.append(f"  {LABELS[method]} - {LABELS.get(m, m)}: {d.mean():+.1f} ± {sd:.1f} deg")
+    if not others or not len(ours):
+        raise RIEInputError(f"verdict needs rows of {method!r} and of at least one other method")
+    name = lambda m: LABELS.get(m, m)  # noqa: E731
+    diffs = {m: ours - _values(rows, m, "hard_angle") for m in others}
     best = max(others, key=lambda m: _values(rows, m, "hard_angle").mean())
-    d = diffs[best]
-    sd = d.std(ddof=1) if len(d) > 1 else 0.0
-    n = len(d)
-    if d.mean() > sd:
-        head = (f"YES: {LABELS[method]} moves the hard identities further from the UI centre than every other loss; "
-                f"{d.mean():+.1f} ± {sd:.1f} deg over the strongest, {LABELS.get(best, best)} ({n} seeds).")
-    elif d.mean() < -sd:
-        head = (f"NO: {LABELS[method]} leaves the hard identities CLOSER to the UI centre than {LABELS.get(best, best)}, "
-                f"by {-d.mean():.1f} ± {sd:.1f} deg ({n} seeds).")
+    d, n = diffs[best], len(ours)
+    judged = _judge(d)
+    if judged == "further":
+        head = (f"YES: {name(method)} moves the hard identities further from the UI centre than every other loss, "
+                f"by {d.mean():.1f} ± {_sd(d):.1f} deg over the strongest, {name(best)} ({n} seeds).")
+    elif judged == "closer":
+        head = (f"NO: {name(method)} leaves the hard identities CLOSER to the UI centre than {name(best)}, "
+                f"by {-d.mean():.1f} ± {_sd(d):.1f} deg ({n} seeds).")
     else:
-        head = (f"NOT SHOWN: {LABELS[method]} vs the strongest other loss, {LABELS.get(best, best)}: "
-                f"{d.mean():+.1f} ± {sd:.1f} deg, within the seed-to-seed spread ({n} seeds).")
+        head = (f"NOT SHOWN: {name(method)} vs the strongest other loss, {name(best)}: "
+                f"{d.mean():+.1f} ± {_sd(d):.1f} deg, within the seed-to-seed spread ({n} seeds).")
+    words = {"further": "further from the UI centre", "closer": "closer to the UI centre",
+             "within": "within the seed-to-seed spread"}
+    lines = [head, "hard identities' mean angle to the UI centre, paired by seed (mean ± std):"]
+    for m in others:
+        note = f"  <- same head without the RIE terms: {words[_judge(diffs[m])]}" if m == same_head else ""
+        lines.append(f"  {name(method)} - {name(m)}: {diffs[m].mean():+6.1f} ± {_sd(diffs[m]):4.1f} deg{note}")
     acc = {m: _values(rows, m, "hard_acc").mean() * 100 for m in [method, *others]}
-    tail = "  hard-identity NP accuracy: " + ", ".join(f"{LABELS.get(m, m)} {a:.1f}%" for m, a in acc.items())
-    return "\n".join([head, "paired differences in the hard identities' mean angle to the UI centre:", *lines, tail])
+    lines.append("hard identities' nearest-prototype accuracy (chance 12.5%): "
+                 + ", ".join(f"{name(m)} {a:.1f}%" for m, a in acc.items()))
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------
@@ -400,6 +415,21 @@ def angle_figure(embedded: dict):
     return fig
 
 
+def data_figure(data: ToyData, per_id: int = 4, n_ui: int = 8):
+    """One column per identity (hard ones ticked), ``per_id`` training photos each, then a row of UI faces."""
+    from .plots import image_grid
+
+    per_id = min(per_id, int((data.train_labels == 0).sum()))
+    cols = [data.train_images[data.train_labels == c][:per_id] for c in range(NUM_IDS)]
+    rows = [torch.stack([col[r] for col in cols]) for r in range(per_id)]
+    ui = data.ui_images[:NUM_IDS] if n_ui else data.ui_images[:0]
+    images = torch.cat([*rows, ui])
+    titles = [f"ID {c}" + (" ✓" if c in data.hard_ids else "") for c in range(NUM_IDS)]
+    titles += [""] * (NUM_IDS * (per_id - 1)) + ["UI"] * len(ui)
+    return image_grid(images, titles=titles, ncols=NUM_IDS, size=1.0,
+                      suptitle=f"columns: identities (✓ = hard, {data.hard_resolution} px sensor) · last row: UI faces")
+
+
 def interactive_figure(beta: float = RIE_WEIGHTS["beta"], tau: float = DEFAULT_TAU, hard_resolution: int = 8,
                        epochs: int = 15, seed: int = 0, train_per_id: int = 24, compare: str = "arcface",
                        n_threads: int | None = 1):
@@ -414,14 +444,19 @@ def interactive_figure(beta: float = RIE_WEIGHTS["beta"], tau: float = DEFAULT_T
     return embedding_figure(embedded, suptitle=f"beta = {beta:g}, tau = {tau:g}, hard IDs at {hard_resolution} px")
 
 
-def describe_methods() -> str:
-    """One line per method: head and kwargs, RIE weights."""
+def describe_methods(epochs: int | None = None) -> str:
+    """One line per method (head and kwargs, RIE weights), then the shared training settings."""
     lines = []
     for m in METHODS:
         head, kw = HEAD_2D[m]
         extra = ", ".join(f"{k}={v:g}" for k, v in RIE_WEIGHTS.items()) if m == "rie" else "no RIE terms"
         args = ", ".join(f"{k}={v:g}" for k, v in kw.items()) or "linear layer + bias"
         lines.append(f"{LABELS[m]:<11} head={head}({args}); {extra}")
+    c = method_config("rie", **({} if epochs is None else {"epochs": epochs}))
+    lines.append(f"all: backbone {c.backbone}, embedding_size {c.embedding_size}, from scratch, {c.epochs} epochs, "
+                 f"batch {c.batch_size}, SGD lr {c.lr} (1 warm-up epoch, cosine), grad-norm clip {c.clip_grad_norm}")
+    lines.append(f"RIE: tau {c.loss.tau}, mu_UI/sigma_UI {c.loss.ui_stats} (0, 1), detach v' {c.loss.detach_v_prime}, "
+                 f"xi clipped at {c.loss.xi_max:g}, UI centre refreshed every epoch ({c.ui_center_mode!r})")
     return "\n".join(lines)
 
 
@@ -429,6 +464,6 @@ __all__ = [
     "NUM_IDS", "HARD_IDS", "EASY_IDS", "METHODS", "HEAD_2D", "RIE_WEIGHTS", "ToyData", "hard_tier", "make_toy_data",
     "threads", "method_config", "train_method", "angle_to_ui_deg", "signed_angle_deg", "nearest_prototype",
     "nearest_prototype_accuracy", "Embedded", "embed", "measure", "run", "summary_table", "verdict",
-    "embedding_figure", "angle_figure", "interactive_figure", "describe_methods",
+    "embedding_figure", "angle_figure", "data_figure", "interactive_figure", "describe_methods",
 ]  # fmt: skip
 

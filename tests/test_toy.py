@@ -72,19 +72,21 @@ def test_measure_splits_hard_and_easy():
 
 
 def _rows(angles: dict):
-    return [{"method": m, "seed": s, "hard_angle": a, "easy_angle": 90.0, "hard_acc": 0.5, "easy_acc": 1.0}
+    return [{"method": m, "seed": s, "hard_angle": a, "easy_angle": 90.0, "hard_acc": 0.5, "easy_acc": 1.0,
+             "ui_concentration": 0.9}
             for m, per_seed in angles.items() for s, a in enumerate(per_seed)]
 
 
 def test_verdict_yes_no_and_within_spread():
     yes = toy.verdict(_rows({"arcface": [10, 12, 14], "softmax": [20, 22, 24], "rie": [40, 41, 45]}))
     assert yes.startswith("YES") and "Softmax" in yes.splitlines()[0]
-    # RIE - Softmax = 20, 19, 21: mean +20.0, std 1.0
-    assert "+20.0 ± 1.0 deg" in yes
+    # RIE - Softmax = 20, 19, 21: mean +20.0, std 1.0; RIE - ArcFace = 30, 29, 31
+    assert "by 20.0 ± 1.0 deg over the strongest, Softmax" in yes
+    assert "RIE (ours) - ArcFace:  +30.0 ±  1.0 deg  <- same head without the RIE terms: further" in yes
     no = toy.verdict(_rows({"arcface": [30, 32, 34], "rie": [10, 11, 12]}))
-    assert no.startswith("NO") and "by 21.0 ± 1.0 deg" in no
+    assert no.startswith("NO") and "by 21.0 ± 1.0 deg" in no and "closer to the UI centre" in no
     unsure = toy.verdict(_rows({"arcface": [10, 20, 30], "rie": [12, 10, 35]}))
-    assert unsure.startswith("NOT SHOWN")
+    assert unsure.startswith("NOT SHOWN") and "spread" in unsure.splitlines()[2]
     with pytest.raises(RIEInputError):
         toy.verdict(_rows({"rie": [1, 2, 3]}))
 
@@ -92,8 +94,9 @@ def test_verdict_yes_no_and_within_spread():
 def test_summary_table_mean_and_std():
     table = toy.summary_table(_rows({"arcface": [10, 12, 14], "rie": [40, 41, 45]}))
     assert list(table.index) == ["ArcFace", "RIE (ours)"]
-    assert table.loc["ArcFace", "hard: angle to UI (deg)"] == "12.0 ± 2.0"
-    assert table.loc["RIE (ours)", "hard: NP accuracy (%)"] == "50.0 ± 0.0"
+    assert table.loc["ArcFace", "hard angle (deg)"] == "12.0 ± 2.0"
+    assert table.loc["RIE (ours)", "hard acc (%)"] == "50.0 ± 0.0"
+    assert table.loc["RIE (ours)", "UI conc."] == "0.90 ± 0.00"
 
 
 # ---------------------------------------------------------------------------
@@ -175,7 +178,7 @@ def test_smoke_run_and_figures(tmp_path):
     again, _ = toy.run(seeds=(0, 1), methods=("arcface", "rie"), epochs=1, cache_dir=tmp_path,
                        data_kwargs=data_kwargs, batch_size=16)
     assert again == rows  # loaded from the cache, same numbers
-    assert "hard: angle to UI (deg)" in toy.summary_table(rows).columns
+    assert "hard angle (deg)" in toy.summary_table(rows).columns
     assert toy.verdict(rows).split(":")[0] in ("YES", "NO", "NOT SHOWN")
     for fig in (toy.embedding_figure(first, suptitle="x"), toy.angle_figure(first)):
         assert len(fig.axes) == 2
