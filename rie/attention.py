@@ -21,13 +21,29 @@ def _check_fmap(fmap: torch.Tensor, channels: int, hw: tuple[int, int]) -> None:
         )
 
 
+class FastDropout(nn.Module):
+    """Inverted dropout with a mask from ``torch.rand``: same semantics as ``nn.Dropout``, but the
+    CPU Bernoulli sampler behind ``nn.Dropout`` cost 5 ms per batch here, more than the linear layer."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise RIEInputError(f"dropout probability must be in [0, 1), got {p}")
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        return x * torch.rand_like(x).ge_(self.p).to(x.dtype).mul_(1.0 / (1.0 - self.p))
+
+
 class PerceptibilityRegression(nn.Module):
     """Learned RI: ``xi_hat = W * dropout(flatten(fmap)) + b`` (one number per image)."""
 
     def __init__(self, channels: int, hw: tuple[int, int], dropout: float = 0.4):
         super().__init__()
         self.channels, self.hw = channels, tuple(hw)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = FastDropout(dropout)
         self.fc = nn.Linear(channels * hw[0] * hw[1], 1)
 
     def forward(self, fmap: torch.Tensor) -> torch.Tensor:

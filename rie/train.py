@@ -34,6 +34,11 @@ from .ri import UICenter, ui_center
 from .utils import atomic_write, config_hash, save_json, seed_everything
 
 
+# Part of every cache key: bump it when a code change alters what training produces
+# (e.g. how dropout draws its mask), so that no stale model is loaded under a new meaning.
+TRAINER_VERSION = 2
+
+
 class TrainingDivergedError(RuntimeError):
     """A loss term became NaN or inf; the message names the epoch, step and term."""
 
@@ -313,7 +318,7 @@ def fit(
 
 def cache_key(config: TrainConfig, images, labels, ui_images=None, init_state=None) -> str:
     data = fingerprint(images, labels, ui_images if config.uses_rie else None, init_state)
-    return f"{config.name}-{config_hash({'config': config.to_dict(), 'data': data})}"
+    return f"{config.name}-{config_hash({'config': config.to_dict(), 'data': data, 'trainer': TRAINER_VERSION})}"
 
 
 def train_or_load(

@@ -49,3 +49,19 @@ def test_wrong_feature_map_is_named(shape):
         PerceptibilityAttention(8, (4, 4), 5)(torch.randn(*shape))
     with pytest.raises(RIEInputError, match="feature map"):
         PerceptibilityRegression(8, (4, 4))(torch.randn(*shape))
+
+
+def test_fast_dropout_keeps_the_expectation_and_is_off_in_eval():
+    from rie.attention import FastDropout
+
+    torch.manual_seed(0)
+    drop = FastDropout(0.4)
+    x = torch.ones(2000, 50)
+    y = drop(x)
+    values = y.unique()
+    assert len(values) == 2 and values[0] == 0.0 and values[1].item() == pytest.approx(1 / 0.6)
+    assert (y == 0).float().mean().item() == pytest.approx(0.4, abs=0.01)
+    assert y.mean().item() == pytest.approx(1.0, abs=0.02)
+    assert torch.equal(drop.eval()(x), x)
+    with pytest.raises(RIEInputError, match="dropout"):
+        FastDropout(1.0)
