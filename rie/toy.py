@@ -26,6 +26,7 @@ The RIE run uses the same ArcFace head and the paper's weights (alpha 5, beta 2,
 
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -383,10 +384,11 @@ def embedding_figure(embedded: dict, suptitle: str | None = None):
         m = measure(e)
         _embedding_panel(ax, e, f"{LABELS.get(method, method)}\nhard {m['hard_angle']:.0f}° · easy {m['easy_angle']:.0f}° from UI")
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=NUM_IDS + 1, fontsize=8, markerscale=1.5, frameon=False)
+    ncol = NUM_IDS + 1 if n >= 3 else math.ceil((NUM_IDS + 1) / 2)
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=8, markerscale=1.5, frameon=False)
     if suptitle:
         fig.suptitle(suptitle, fontsize=11)
-    fig.tight_layout(rect=(0, 0.08, 1, 0.97 if suptitle else 1))
+    fig.tight_layout(rect=(0, 0.08 if n >= 3 else 0.13, 1, 0.97 if suptitle else 1))
     return fig
 
 
@@ -431,17 +433,23 @@ def data_figure(data: ToyData, per_id: int = 4, n_ui: int = 8):
 
 
 def interactive_figure(beta: float = RIE_WEIGHTS["beta"], tau: float = DEFAULT_TAU, hard_resolution: int = 8,
-                       epochs: int = 15, seed: int = 0, train_per_id: int = 24, compare: str = "arcface",
-                       n_threads: int | None = 1):
-    """Retrain ArcFace and RIE (with ``beta``, ``tau``) on toy data whose hard IDs are at ``hard_resolution`` px;
-    draw both embedding planes. Small on purpose (a few seconds on a CPU)."""
+                       seed: int = 0, epochs: int = 50, data_kwargs: dict | None = None, cache_dir=None,
+                       compare: str = "arcface", n_threads: int | None = 1, **train_kw):
+    """Train ``compare`` and RIE (with ``beta``, ``tau``) on toy data whose hard IDs are at ``hard_resolution`` px
+    and draw both embedding planes.
+
+    With ``cache_dir`` every model is kept: ``compare`` does not depend on beta and tau, so moving those
+    sliders retrains RIE only, and a setting seen before (the defaults: the first seed of ``run``) loads at once.
+    """
+    kw = {**(data_kwargs or {}), "hard_resolution": int(hard_resolution)}
     embedded = {}
     with threads(n_threads):
-        data = make_toy_data(seed=seed, train_per_id=train_per_id, test_per_id=12, n_ui=128, hard_resolution=hard_resolution)
+        data = make_toy_data(seed=seed, **kw)
         for method in (compare, "rie"):
-            kw = {"beta": float(beta), "tau": float(tau)} if method == "rie" else {}
-            embedded[method] = embed(method, train_method(method, data, epochs=epochs, seed=seed, **kw), data)
-    return embedding_figure(embedded, suptitle=f"beta = {beta:g}, tau = {tau:g}, hard IDs at {hard_resolution} px")
+            loss = {"beta": float(beta), "tau": float(tau)} if method == "rie" else {}
+            result = train_method(method, data, epochs=epochs, seed=seed, cache_dir=cache_dir, **loss, **train_kw)
+            embedded[method] = embed(method, result, data)
+    return embedding_figure(embedded, suptitle=f"beta = {beta:g}, tau = {tau:g}, hard IDs at {hard_resolution} px, seed {seed}")
 
 
 def describe_methods(epochs: int | None = None) -> str:

@@ -186,7 +186,12 @@ def test_smoke_run_and_figures(tmp_path):
         matplotlib.pyplot.close(fig)
 
 
-def test_interactive_figure_smoke():
-    fig = toy.interactive_figure(beta=1.0, tau=1.0, hard_resolution=10, epochs=1, train_per_id=8)
+def test_interactive_figure_smoke(tmp_path):
+    kw = {"epochs": 1, "data_kwargs": {"train_per_id": 8, "test_per_id": 2, "n_ui": 8}, "cache_dir": tmp_path}
+    fig = toy.interactive_figure(beta=1.0, tau=1.0, hard_resolution=10, **kw)
     assert len(fig.axes) == 2 and "10 px" in fig._suptitle.get_text()
     matplotlib.pyplot.close(fig)
+    # a new beta retrains RIE only: the ArcFace model is reused from the cache
+    matplotlib.pyplot.close(toy.interactive_figure(beta=3.0, tau=1.0, hard_resolution=10, **kw))
+    names = sorted(p.name.split("-")[1] for p in tmp_path.iterdir())
+    assert names == ["arcface", "rie", "rie"]
