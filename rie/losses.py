@@ -75,7 +75,7 @@ class RIELossConfig:
     # "standard": the paper's default mu_UI = 0, sigma_UI = 1; "estimated": from K UI images (Eq. 6)
     ui_stats: str = "standard"
     # v' is a target the attention branch regresses onto; detaching it keeps L_MSE from
-    # moving the backbone's embedding towards v_attn (the paper does not say; ablated in notebook 05).
+    # moving the backbone's embedding towards v_attn (the paper does not say; both are available).
     detach_v_prime: bool = True
     # Safeguard, not in the paper: xi = d_UI d_N / (d_P + 1e-7) is unbounded as d_P -> 0
     # (an image the model has memorised), and an unbounded regression target drives the
