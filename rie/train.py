@@ -193,9 +193,8 @@ def compute_loss(model: RIEModel, head: nn.Module, criterion: RIELoss | None, x,
     return parts.total, parts.items()
 
 
-def _ui_embeddings(model, ui_images, limit=None):
-    imgs = ui_images if limit is None else ui_images[:limit]
-    return extract(model, imgs).v
+def _ui_embeddings(model, ui_images):
+    return extract(model, ui_images).v
 
 
 def fit(
@@ -342,16 +341,10 @@ def train_or_load(
     num_classes = int(labels.max()) + 1
     if model_file.exists() and head_file.exists() and meta_file.exists():
         try:
-            meta = json.loads(meta_file.read_text())
-            if meta["config"] != json.loads(json.dumps(config.to_dict())):
+            loaded = load_trained(folder)
+            if loaded.config != config:
                 raise ValueError("config.json does not match the requested config")
-            model, head = build(config, num_classes)
-            model.load_state_dict(torch.load(model_file, weights_only=True))
-            head.load_state_dict(torch.load(head_file, weights_only=True))
-            model.eval()
-            head.eval()
-            u = torch.tensor(meta["ui_center"]) if meta.get("ui_center") is not None else None
-            return TrainResult(model, head, config, meta["history"], u, 0.0, True, key)
+            return loaded._replace(key=key)
         except Exception as exc:  # a damaged cache entry is retrained, loudly
             warnings.warn(f"cached model {folder} could not be loaded ({exc}); training it again")
     result = fit(config, images, labels, ui_images, init_state, checkpoint_path=folder / "checkpoint.pt", progress=progress)
