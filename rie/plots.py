@@ -157,3 +157,27 @@ def projection_plot(v, u, v_prime, n: int = 6, title: str = "Eq. 8: projecting a
            title=title)
     fig.tight_layout()
     return fig
+
+
+def score_distributions(normalised: dict, skews: dict, title: str = "normalised quality scores (Fig. 6)"):
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    bins = np.linspace(0, 1, 41)
+    for name, s in normalised.items():
+        ax.hist(s, bins=bins, histtype="step", lw=1.5, density=True, label=f"{name} (skew {skews[name]:+.2f})")
+    ax.set(xlabel="score, min-max normalised", ylabel="density", title=title)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def erc_curves(curves: dict, fmr: float, style: str, title: str):
+    """FNMR at a fixed FMR against the fraction of pairs rejected, one line per quality score."""
+    fig, ax = plt.subplots(figsize=(5.2, 3.4))
+    for (name, s), result in curves.items():
+        if s == style:
+            ax.plot(result.reject_fractions, result.fnmr[fmr], marker=".", label=f"{name} (area {result.area[fmr]:.3f})")
+    ax.set(xlabel="fraction of pairs rejected (lowest quality first)", ylabel=f"FNMR @ FMR {fmr:g}",
+           title=f"{title}\n{style} threshold")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

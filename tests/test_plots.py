@@ -9,6 +9,12 @@ from rie.analysis import two_gaussian_mixture
 matplotlib.use("Agg")
 
 
+class _FakeERC:
+    reject_fractions = np.linspace(0, 0.9, 4)
+    fnmr = {1e-3: np.array([0.4, 0.3, 0.2, 0.1])}
+    area = {1e-3: 0.2}
+
+
 def test_each_figure_builds_and_closes():
     rng = np.random.default_rng(0)
     d = np.concatenate([rng.normal(0.3, 0.05, 200), rng.normal(0.8, 0.1, 200)])
@@ -21,6 +27,8 @@ def test_each_figure_builds_and_closes():
         plots.proximity_panels({"d_P": d, "xi": d + 1}, rng.uniform(size=400), {"d_P": 0.1, "xi": -0.2}),
         plots.diversion_plot(torch.randn(50) + 3, torch.randn(50), 1.645),
         plots.projection_plot(torch.randn(4, 3), torch.tensor([1.0, 0.0, 0.0]), torch.randn(4, 3)),
+        plots.score_distributions({"a": rng.uniform(size=50), "b": rng.uniform(size=50)}, {"a": 0.1, "b": -0.2}),
+        plots.erc_curves({("a", "fixed"): _FakeERC()}, 1e-3, "fixed", "t"),
     ]
     for fig in figs:
         assert isinstance(fig, plt.Figure) and fig.axes
