@@ -20,8 +20,9 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 # Executes every notebook in place with papermill: the only command that rewrites notebooks/.
+# Another profile (PROFILE=smoke make report) writes to build/<profile>/ and leaves the reports alone.
 report: $(STAMP)
-	$(BIN)/python -m rie.report --profile $(PROFILE)
+	$(BIN)/python -m rie.report --profile $(PROFILE) $(if $(filter default,$(PROFILE)),,--output-dir build/$(PROFILE))
 
 test: $(STAMP)
 	$(BIN)/python -c "import torchvision, pytorch_grad_cam, torchvision.ops; print('torchvision', torchvision.__version__, 'and pytorch_grad_cam import')"
