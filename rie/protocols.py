@@ -12,11 +12,14 @@ RANKS = (1, 5, 20)
 LADDER = (32, 24, 20, 16, 12, 10, 8)  # sensor resolutions in pixels; 32 = the full model input
 
 
+def embed_test_split(model, world) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Embeddings of the probe, gallery and distractor roles."""
+    return tuple(extract(model, world[role].images).v for role in ("probe", "gallery", "distractor"))
+
+
 def identification(model, world, ranks=RANKS) -> dict:
     """Closed-set rank-k identification on the test split, with and without distractors (TinyFace)."""
-    g = extract(model, world["gallery"].images).v
-    p = extract(model, world["probe"].images).v
-    d = extract(model, world["distractor"].images).v
+    p, g, d = embed_test_split(model, world)
     pl, gl = world["probe"].labels, world["gallery"].labels
     return {"w/o dis": cmc(p, pl, g, gl, ranks), "w/ dis": cmc(p, pl, g, gl, ranks, distractor_emb=d)}
 
@@ -26,9 +29,7 @@ def rank1_by_resolution(model, world, edges=(8, 12, 16, 20, 25)) -> dict:
     res = world["probe"].params["resolution_px"]
     names = [f"{lo}-{hi - 1} px" for lo, hi in zip(edges[:-1], edges[1:])]
     bucket = torch.bucketize(res, torch.tensor(edges[1:-1], dtype=res.dtype), right=True)
-    g = extract(model, world["gallery"].images).v
-    p = extract(model, world["probe"].images).v
-    d = extract(model, world["distractor"].images).v
+    p, g, d = embed_test_split(model, world)
     labels = [names[int(b)] for b in bucket]
     return rank1_by_bucket(p, world["probe"].labels, g, world["gallery"].labels, labels, distractor_emb=d)
 

@@ -1,18 +1,7 @@
 import torch
-from torch import nn
+from helpers import PixelModel
 
 from rie import protocols
-
-
-class PixelModel(nn.Module):
-    """Embeds an image by its down-sampled pixels: enough to test the plumbing of the protocols."""
-
-    def __init__(self):
-        super().__init__()
-        self.w = nn.Parameter(torch.zeros(1))
-
-    def forward(self, x):
-        return nn.functional.avg_pool2d(x, 4).flatten(1) + 1e-3
 
 
 def test_ladder_images_shapes_and_monotone_difficulty():

@@ -1,18 +1,9 @@
 import numpy as np
 import pytest
 import torch
-from torch import nn
+from helpers import PixelModel
 
 from rie import quality_study
-
-
-class PixelModel(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.w = nn.Parameter(torch.zeros(1))
-
-    def forward(self, x):
-        return nn.functional.avg_pool2d(x, 8).flatten(1) + 1e-3
 
 
 def test_normalise_and_skewness():
@@ -28,7 +19,7 @@ def test_erc_table_shapes_and_a_perfect_quality_score():
     images = torch.rand(24, 3, 16, 16)
     images[::2] = images[::2] * 0.1  # half the images washed out
     scores = {"good": images.flatten(1).std(1), "random": torch.rand(24)}
-    curves, rows = quality_study.erc_table(PixelModel(), images, labels, scores, n_mated=30, n_nonmated=150, fmrs=(0.1,))
+    curves, rows = quality_study.erc_table(PixelModel(pool=8), images, labels, scores, n_mated=30, n_nonmated=150, fmrs=(0.1,))
     assert len(rows) == 4 and {r["style"] for r in rows} == {"recompute", "fixed"}
     assert set(curves) == {(n, s) for n in scores for s in ("recompute", "fixed")}
     assert all(0.0 <= r["area@0.1"] <= 1.0 for r in rows)
