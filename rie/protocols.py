@@ -5,10 +5,12 @@ from __future__ import annotations
 import torch
 
 from .inference import extract
-from .metrics import cmc, rank1_by_bucket
+from .metrics import cmc, pair_scores, rank1_by_bucket, sample_pairs, tpir_at_fpir, tpr_at_far
 from .synth import TIERS, render, sample_identities, sample_nuisance
 
 RANKS = (1, 5, 20)
+FARS = (0.3, 0.1, 0.01, 0.001)  # SurvFace verification
+FPIRS = (0.3, 0.2, 0.1)  # SurvFace open-set identification
 LADDER = (32, 24, 20, 16, 12, 10, 8)  # sensor resolutions in pixels; 32 = the full model input
 
 
@@ -32,6 +34,30 @@ def rank1_by_resolution(model, world, edges=(8, 12, 16, 20, 25)) -> dict:
     p, g, d = embed_test_split(model, world)
     labels = [names[int(b)] for b in bucket]
     return rank1_by_bucket(p, world["probe"].labels, g, world["gallery"].labels, labels, distractor_emb=d)
+
+
+def verification_pairs(world, n_mated: int, n_nonmated: int, seed: int = 0):
+    """Verification pairs over the test split's gallery and probe images.
+
+    Returns ``(images, labels, pairs, is_mated)``; ``pairs`` index ``images``.
+    """
+    images = torch.cat([world["gallery"].images, world["probe"].images])
+    labels = torch.cat([world["gallery"].labels, world["probe"].labels])
+    pairs, is_mated = sample_pairs(labels, n_mated, n_nonmated, seed=seed)
+    return images, labels, pairs, is_mated
+
+
+def verification(model, world, n_mated: int = 6000, n_nonmated: int = 50000, fars=FARS, seed: int = 0) -> dict:
+    """TPR@FAR on pairs sampled from the test split (SurvFace's verification protocol, exact thresholds)."""
+    images, _, pairs, is_mated = verification_pairs(world, n_mated, n_nonmated, seed)
+    v = extract(model, images).v
+    return tpr_at_far(pair_scores(v[pairs[:, 0]], v[pairs[:, 1]]), is_mated, fars)
+
+
+def open_set(model, world, fpirs=FPIRS, rank: int = 20) -> dict:
+    """TPIR_rank@FPIR: probes against one template per gallery identity, the distractors as unmated probes (SurvFace)."""
+    p, g, d = embed_test_split(model, world)
+    return tpir_at_fpir(p, world["probe"].labels, g, world["gallery"].labels, d, fpirs=fpirs, rank=rank)
 
 
 def ladder_images(n_identities: int = 100, per_id: int = 4, resolutions=LADDER, image_size: int = 32, seed: int = 12345):
