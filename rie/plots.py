@@ -181,3 +181,47 @@ def erc_curves(curves: dict, fmr: float, style: str, title: str):
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def gains_over_baseline(gains: dict, paper_gains: dict | None = None, unit: str = "rank-1 (pp)",
+                        title: str = "change against the ArcFace baseline (Table 4)"):
+    """Horizontal bars: ``gains[method] = (mean, std)`` over seeds; the paper's gains as diamonds."""
+    names = list(gains)
+    y = np.arange(len(names))[::-1]
+    mean = np.array([gains[n][0] for n in names])
+    sd = np.array([gains[n][1] for n in names])
+    fig, ax = plt.subplots(figsize=(6.2, 0.32 * len(names) + 1.2))
+    ax.barh(y, mean, xerr=np.nan_to_num(sd), color=np.where(mean >= 0, "tab:blue", "tab:red"), alpha=0.7,
+            error_kw={"lw": 1, "capsize": 2}, label="this world: mean ± std over seeds")
+    if paper_gains:
+        py = [yi for yi, n in zip(y, names) if n in paper_gains]
+        ax.scatter([paper_gains[n] for n in names if n in paper_gains], py, marker="D", color="k", s=18, zorder=3,
+                   label="paper (TinyFace, MobileFaceNet)")
+    ax.axvline(0, color="grey", lw=0.8)
+    ax.set_yticks(y, names, fontsize=8)
+    ax.set(xlabel=f"difference in {unit}", title=title)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def weight_sweep(summary: dict, chosen: dict | None = None, ylabel: str = "rank-1 w/o distractors (%)",
+                 title: str = "Fig. 3: one loss weight at a time"):
+    """``summary[(weight, value)] = (mean, std, n)``: one panel per weight, the paper's choice marked."""
+    weights = list(dict.fromkeys(w for w, _ in summary))
+    fig, axes = plt.subplots(1, len(weights), figsize=(3.0 * len(weights), 2.9), sharey=True, squeeze=False)
+    for ax, w in zip(axes[0], weights):
+        values = sorted(v for ww, v in summary if ww == w)
+        m = [summary[(w, v)][0] for v in values]
+        s = np.nan_to_num([summary[(w, v)][1] for v in values])
+        ax.errorbar(values, m, yerr=s, marker="o", ms=4, capsize=3)
+        if chosen and w in chosen:
+            ax.axvline(chosen[w], color="grey", ls="--", lw=0.8, label=f"paper: {chosen[w]:g}")
+            ax.legend(fontsize=7)
+        ax.set(xscale="log", xlabel=w)
+        ax.set_xticks(values, [f"{v:g}" for v in values])
+        ax.minorticks_off()
+    axes[0][0].set_ylabel(ylabel)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -29,8 +29,18 @@ def test_each_figure_builds_and_closes():
         plots.projection_plot(torch.randn(4, 3), torch.tensor([1.0, 0.0, 0.0]), torch.randn(4, 3)),
         plots.score_distributions({"a": rng.uniform(size=50), "b": rng.uniform(size=50)}, {"a": 0.1, "b": -0.2}),
         plots.erc_curves({("a", "fixed"): _FakeERC()}, 1e-3, "fixed", "t"),
+        plots.gains_over_baseline({"a": (1.0, 0.5), "b": (-0.5, float("nan"))}, {"a": 0.9}),
+        plots.weight_sweep({("alpha", 1.0): (50, 1, 3), ("alpha", 5.0): (52, 1, 3), ("gamma", 1.0): (51, 0.5, 3)},
+                           {"alpha": 5.0}),
     ]
     for fig in figs:
         assert isinstance(fig, plt.Figure) and fig.axes
         plots.show(fig)
     assert plt.get_fignums() == []
+
+
+def test_weight_sweep_has_one_panel_per_weight_with_the_swept_values():
+    fig = plots.weight_sweep({("alpha", 1.0): (50, 1, 3), ("alpha", 20.0): (45, 2, 3), ("beta", 2.0): (51, 1, 3)})
+    assert [ax.get_xlabel() for ax in fig.axes] == ["alpha", "beta"]
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["1", "20"]
+    plt.close(fig)
