@@ -1,15 +1,22 @@
-"""The Table 4 experiment: every margin head and every subset of the RIE terms, over seeds.
+"""The paper's Section 4.1-4.2 experiments: Table 4 (heads and RIE-term subsets), Fig. 3 (loss weights)
+and the Table 1-3 protocols, over seeds, with verdicts that weigh each effect against its seed spread.
 
 ``run`` fine-tunes one model per (method, seed) from the pretrained encoder (cached by
-``train_or_load``) and evaluates it with the TinyFace-style protocol of ``rie.protocols``;
-``summarise`` turns the rows into mean and standard deviation per method.
+``train_or_load``, so a second ``run`` over the same methods only evaluates) and applies an
+``evaluate(model, world) -> {column: value in %}`` function; ``summarise`` turns the rows into
+mean and sample standard deviation per method; ``paired_effect`` and ``judge`` compare two
+methods seed by seed.
 """
 
 from __future__ import annotations
 
+import math
+from functools import partial
+
 import numpy as np
 
-from .protocols import identification
+from .checks import RIEInputError
+from .protocols import FARS, FPIRS, identification, open_set, rank1_by_resolution, resolution_ladder, verification
 from .recipes import finetune_config
 from .train import train_or_load
 
@@ -19,6 +26,8 @@ PAPER_TABLE4 = {
     "CurricularFace": 70.655, "MagFace": 70.467, "AdaFace": 70.359, "Baseline (ArcFace)": 70.333,
     "I (+ID)": 71.298, "II (+MSE)": 71.540, "III (+L1)": 71.674, "Ours (all)": 71.915,
 }
+BASELINE, OURS = "Baseline (ArcFace)", "Ours (all)"
+SINGLE_TERMS = ("I (+ID)", "II (+MSE)", "III (+L1)")
 
 # name -> (recipe method, RIE weight overrides); the RIE rows keep the paper's weight of each term they use
 METHODS = {
@@ -29,39 +38,265 @@ METHODS = {
     "CurricularFace": ("curricularface", {}),
     "MagFace": ("magface", {}),
     "AdaFace": ("adaface", {}),
-    "Baseline (ArcFace)": ("arcface", {}),
+    BASELINE: ("arcface", {}),
     "I (+ID)": ("rie", {"alpha": 0.0, "gamma": 0.0}),
     "II (+MSE)": ("rie", {"alpha": 0.0, "beta": 0.0}),
     "III (+L1)": ("rie", {"beta": 0.0, "gamma": 0.0}),
-    "Ours (all)": ("rie", {}),
+    OURS: ("rie", {}),
 }
+
+# The paper's chosen weights (Eq. 10) and a coarse Fig. 3 grid around them.
+PAPER_WEIGHTS = {"alpha": 5.0, "beta": 2.0, "gamma": 1.0}
+SWEEP = {"alpha": (1.0, 5.0, 10.0, 20.0), "beta": (0.5, 2.0, 5.0), "gamma": (0.5, 1.0, 5.0)}
+
+
+def _name(method: str, overrides: dict, profile: str) -> str:
+    return f"{method}-{'-'.join(f'{k}{v:g}' for k, v in sorted(overrides.items()))}-{profile}"
 
 
 def method_config(name: str, profile: str, seed: int):
+    """The fine-tuning config of one Table 4 row."""
+    if name not in METHODS:
+        raise RIEInputError(f"unknown method {name!r}; known: {list(METHODS)}")
     method, overrides = METHODS[name]
     config = finetune_config(profile, method, seed=seed, **overrides)
     if overrides:  # distinct cache names for the ablation rows
-        config = config.replace(name=f"{method}-{'-'.join(f'{k}{v:g}' for k, v in sorted(overrides.items()))}-{profile}")
+        config = config.replace(name=_name(method, overrides, profile))
     return config
 
 
-def run(world, pretrained_state: dict, names, seeds, profile: str, model_dir, progress: bool = False) -> list[dict]:
-    """One row per (method, seed): rank-1/5/20 in % with and without distractors."""
+def sweep_config(weight: str, value: float, profile: str, seed: int):
+    """Ours with one loss weight changed (Fig. 3); at the paper's value it is exactly the "Ours (all)" config."""
+    if weight not in PAPER_WEIGHTS:
+        raise RIEInputError(f"weight must be one of {list(PAPER_WEIGHTS)}, got {weight!r}")
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+        raise RIEInputError(f"a loss weight must be a finite number >= 0, got {value!r}")
+    if float(value) == PAPER_WEIGHTS[weight]:
+        return method_config(OURS, profile, seed)
+    return finetune_config(profile, "rie", seed=seed, **{weight: float(value)}).replace(
+        name=_name("rie", {weight: float(value)}, profile))
+
+
+def tinyface(model, world) -> dict[str, float]:
+    """Table 1 / Table 4 columns: closed-set rank-1/5/20 (%) with and without distractors."""
+    return {f"r{k} {setting}": 100 * v for setting, rates in identification(model, world).items() for k, v in rates.items()}
+
+
+def all_protocols(model, world, ladder=None, n_mated: int = 6000, n_nonmated: int = 50000, seed: int = 0) -> dict[str, float]:
+    """Every protocol of Tables 1-3 (%): TinyFace-style rank-k, rank-1 per probe-resolution bucket,
+    HR-gallery rank-1 per sensor resolution (``ladder`` from ``protocols.ladder_images``; SCFace's role),
+    TPR@FAR on sampled pairs and TPIR20@FPIR with the distractors as unmated probes (SurvFace's role)."""
+    out = tinyface(model, world)
+    out |= {f"r1 {bucket}": 100 * v for bucket, v in sorted(rank1_by_resolution(model, world).items())}
+    if ladder is not None:
+        out |= {f"r1 HR-{px} px": 100 * v for px, v in sorted(resolution_ladder(model, ladder).items(), reverse=True)}
+    out |= {f"TPR@FAR={f:g}": 100 * v for f, v in verification(model, world, n_mated, n_nonmated, FARS, seed).items()}
+    out |= {f"TPIR20@FPIR={f:g}": 100 * v for f, v in open_set(model, world, FPIRS, rank=20).items()}
+    return out
+
+
+def fine_tune(config, world, pretrained_state: dict, model_dir, progress: bool = False):
+    """Train (or load from ``model_dir``) one config on the world's VLR training set, from the pretrained state."""
     train = world["train"]
+    return train_or_load(config, train.images, train.labels, world["ui"].images,
+                         init_state=pretrained_state, cache_dir=model_dir, progress=progress)
+
+
+def _evaluate_all(configs, world, pretrained_state, model_dir, progress, evaluate) -> list[dict]:
     rows = []
-    for name in names:
-        for seed in seeds:
-            result = train_or_load(method_config(name, profile, seed), train.images, train.labels, world["ui"].images,
-                                   init_state=pretrained_state, cache_dir=model_dir, progress=progress)
-            scores = identification(result.model, world)
-            rows.append({"method": name, "seed": seed, "seconds": result.seconds,
-                         **{f"r{k} {setting}": 100 * v for setting, rates in scores.items() for k, v in rates.items()}})
+    for tags, config in configs:
+        result = fine_tune(config, world, pretrained_state, model_dir, progress)
+        rows.append({**tags, "seed": config.seed, "seconds": result.seconds, "loaded": result.loaded,
+                     **evaluate(result.model, world)})
     return rows
 
 
-def summarise(rows: list[dict], key: str = "r1 w/o dis") -> dict[str, tuple[float, float, int]]:
-    """``{method: (mean, sample std, n_seeds)}`` of one column, in first-seen method order."""
-    out: dict[str, list[float]] = {}
+def run(world, pretrained_state: dict, names, seeds, profile: str, model_dir, progress: bool = False,
+        evaluate=tinyface) -> list[dict]:
+    """One row per (method, seed): ``{"method", "seed", "seconds", "loaded", **evaluate(model, world)}``.
+
+    ``seconds`` is the training time (0 when the model came from the cache, then ``loaded`` is True).
+    """
+    configs = [({"method": name}, method_config(name, profile, seed)) for name in names for seed in seeds]
+    return _evaluate_all(configs, world, pretrained_state, model_dir, progress, evaluate)
+
+
+def run_sweep(world, pretrained_state: dict, sweep: dict, seeds, profile: str, model_dir, progress: bool = False,
+              evaluate=tinyface) -> list[dict]:
+    """Fig. 3: one row per (weight, value, seed), the other two weights at the paper's values."""
+    configs = [({"weight": w, "value": float(v)}, sweep_config(w, v, profile, seed))
+               for w, values in sweep.items() for v in values for seed in seeds]
+    return _evaluate_all(configs, world, pretrained_state, model_dir, progress, evaluate)
+
+
+def protocols_evaluator(ladder=None, n_mated: int = 6000, n_nonmated: int = 50000, seed: int = 0):
+    """``all_protocols`` with its data fixed, to pass as ``run(..., evaluate=...)``."""
+    return partial(all_protocols, ladder=ladder, n_mated=n_mated, n_nonmated=n_nonmated, seed=seed)
+
+
+# ---------------------------------------------------------------------------------------------
+# Summaries and verdicts
+# ---------------------------------------------------------------------------------------------
+
+
+def _stats(values) -> tuple[float, float, int]:
+    v = np.asarray(values, dtype=float)
+    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float("nan"), len(v)
+
+
+def summarise(rows: list[dict], key: str = "r1 w/o dis", by: str = "method") -> dict:
+    """``{group: (mean, sample std, n_seeds)}`` of one column, in first-seen order of ``by``
+    (``by`` may be a tuple of columns, e.g. ``("weight", "value")``)."""
+    out: dict = {}
     for r in rows:
-        out.setdefault(r["method"], []).append(r[key])
-    return {m: (float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else float("nan"), len(v)) for m, v in out.items()}
+        if key not in r:
+            raise RIEInputError(f"column {key!r} not in the rows; columns: {sorted(r)}")
+        group = tuple(r[b] for b in by) if isinstance(by, tuple) else r[by]
+        out.setdefault(group, []).append(r[key])
+    return {g: _stats(v) for g, v in out.items()}
+
+
+def per_seed(rows: list[dict], key: str, by: str = "method") -> dict:
+    """``{group: {seed: value}}``."""
+    out: dict = {}
+    for r in rows:
+        group = tuple(r[b] for b in by) if isinstance(by, tuple) else r[by]
+        out.setdefault(group, {})[r["seed"]] = r[key]
+    return out
+
+
+def paired_effect(rows: list[dict], a, b, key: str = "r1 w/o dis", by: str = "method") -> tuple[float, float, int]:
+    """``a`` minus ``b`` on the seeds both have: (mean difference, sample std of the differences, n)."""
+    seeds = per_seed(rows, key, by)
+    for g in (a, b):
+        if g not in seeds:
+            raise RIEInputError(f"{g!r} has no rows; groups: {list(seeds)}")
+    common = sorted(set(seeds[a]) & set(seeds[b]))
+    if not common:
+        raise RIEInputError(f"{a!r} and {b!r} share no seed")
+    return _stats([seeds[a][s] - seeds[b][s] for s in common])
+
+
+def gains(rows: list[dict], key: str = "r1 w/o dis", reference: str = BASELINE) -> dict:
+    """``{method: (mean, std)}`` of each method minus ``reference``, paired by seed (the reference itself: 0)."""
+    return {m: paired_effect(rows, m, reference, key)[:2] for m in summarise(rows, key)}
+
+
+def judge(effect: float, spread: float) -> str:
+    """The verdict rule used by the notebooks: an effect counts when it exceeds its seed-to-seed spread.
+
+    "holds" if ``effect > spread``; "reversed" if ``effect < -spread``; otherwise "within spread"
+    (the sign alone is not evidence). With one seed there is no spread: "one seed, no spread".
+    """
+    if math.isnan(spread):
+        return "one seed, no spread"
+    if effect > spread:
+        return "holds"
+    if effect < -spread:
+        return "reversed"
+    return "within spread"
+
+
+def _claim(claim: str, effect: tuple[float, float, int], unit: str = "pp") -> dict:
+    mean, sd, n = effect
+    return {"claim": claim, "effect": mean, "spread": sd, "n": n, "unit": unit, "verdict": judge(mean, sd)}
+
+
+def table4_claims(rows: list[dict], key: str = "r1 w/o dis", paper: dict = PAPER_TABLE4) -> list[dict]:
+    """The paper's Table 4 claims, each as a paired effect (percentage points) against its seed spread."""
+    means = {m: s[0] for m, s in summarise(rows, key).items()}
+    claims = [_claim(f"{label} helps: {name} > baseline", paired_effect(rows, name, BASELINE, key))
+              for label, name in zip(("ID", "MSE (attention)", "L1 (RI regression)"), SINGLE_TERMS)]
+    claims.append(_claim("all terms beat the baseline: Ours > baseline", paired_effect(rows, OURS, BASELINE, key)))
+    best_single = max(SINGLE_TERMS, key=means.__getitem__)
+    claims.append(_claim(f"all terms beat every single term: Ours > {best_single} (best single)",
+                         paired_effect(rows, OURS, best_single, key)))
+    best_other = max((m for m in means if m != OURS), key=means.__getitem__)
+    claims.append(_claim(f"Ours is the best method: Ours > {best_other} (best other)",
+                         paired_effect(rows, OURS, best_other, key)))
+    # Rank agreement: rho of the seed-mean figures, spread = std of the rho of each seed alone.
+    methods = [m for m in means if m in paper]
+    values, reference = per_seed(rows, key), [paper[m] for m in methods]
+    seeds = sorted(set.intersection(*(set(values[m]) for m in methods)))
+    rho_per_seed = [_spearman([values[m][s] for m in methods], reference) for s in seeds]
+    rho = _spearman([means[m] for m in methods], reference)
+    spread = float(np.std(rho_per_seed, ddof=1)) if len(rho_per_seed) > 1 else float("nan")
+    claims.append({"claim": f"the methods rank as in the paper (Spearman rho over {len(methods)} methods)",
+                   "effect": rho, "spread": spread, "n": len(rho_per_seed), "unit": "rho", "verdict": judge(rho, spread)})
+    return claims
+
+
+def protocol_claims(rows: list[dict], columns=None) -> list[dict]:
+    """Tables 1-3: Ours against the baseline on every protocol column, paired by seed."""
+    columns = columns or [c for c in rows[0] if c not in ("method", "seed", "seconds", "loaded")]
+    return [_claim(f"Ours > baseline on {c}", paired_effect(rows, OURS, BASELINE, c)) for c in columns]
+
+
+def sweep_claims(rows: list[dict], key: str = "r1 w/o dis", chosen: dict = PAPER_WEIGHTS) -> list[dict]:
+    """Fig. 3: is the paper's weight the best of the swept values, and do too-large alpha and gamma hurt?"""
+    by = ("weight", "value")
+    means = {g: s[0] for g, s in summarise(rows, key, by).items()}
+    claims = []
+    for weight, best in chosen.items():
+        others = [v for (w, v) in means if w == weight and v != best]
+        if (weight, best) not in means or not others:
+            continue
+        rival = max(others, key=lambda v: means[(weight, v)])
+        claims.append(_claim(f"{weight} = {best:g} is the best swept value: {best:g} > {rival:g} (best other)",
+                             paired_effect(rows, (weight, best), (weight, rival), key, by)))
+        if weight == "alpha" and any(v > 10 for v in others):  # "an overly large alpha (> 10) ... convergence"
+            big = max(others)
+            claims.append(_claim(f"alpha > 10 hurts: {best:g} > {big:g}", paired_effect(rows, (weight, best), (weight, big), key, by)))
+        if weight == "gamma" and any(v > best for v in others):  # "a higher gamma hinders ... convergence"
+            big = max(others)
+            claims.append(_claim(f"a larger gamma hurts: {best:g} > {big:g}", paired_effect(rows, (weight, best), (weight, big), key, by)))
+    return claims
+
+
+def _spearman(a, b) -> float:
+    from .analysis import spearman
+
+    return spearman(np.asarray(a, dtype=float), np.asarray(b, dtype=float))
+
+
+# ---------------------------------------------------------------------------------------------
+# Text tables
+# ---------------------------------------------------------------------------------------------
+
+
+def table(rows: list[dict], columns, by: str = "method", paper: dict | None = None, width: int = 20) -> str:
+    """Mean ± sample std over seeds, one line per group; ``paper`` adds a column of reference figures."""
+    groups = list(summarise(rows, columns[0], by))
+    head = f"{by if isinstance(by, str) else ' '.join(by):{width}s}" + "".join(f"{c:>16s}" for c in columns) + (f"{'paper':>9s}" if paper else "")
+    lines = [head, "-" * len(head)]
+    stats = {c: summarise(rows, c, by) for c in columns}
+    for g in groups:
+        cells = "".join(f"{stats[c][g][0]:9.2f} ± {stats[c][g][1]:4.2f}" for c in columns)
+        ref = f"{paper[g]:9.2f}" if paper and g in paper else (f"{'':9s}" if paper else "")
+        lines.append(f"{_label(g):{width}s}{cells}{ref}")
+    return "\n".join(lines)
+
+
+def _label(group) -> str:
+    if isinstance(group, tuple):
+        return " ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in group)
+    return str(group)
+
+
+def comparison_table(rows: list[dict], columns, a: str = OURS, b: str = BASELINE, width: int = 18) -> str:
+    """One line per metric: ``b`` and ``a`` as mean ± std over seeds, their paired difference and its verdict."""
+    head = f"{'metric':{width}s}{b:>17s}{a:>17s}{'difference':>17s}  verdict"
+    lines = [head, "-" * (len(head) + 8)]
+    for c in columns:
+        (ma, sa, _), (mb, sb, _) = summarise(rows, c)[a], summarise(rows, c)[b]
+        d, sd, _ = paired_effect(rows, a, b, c)
+        lines.append(f"{c:{width}s}{mb:10.2f} ± {sb:4.2f}{ma:10.2f} ± {sa:4.2f}{d:+10.2f} ± {sd:4.2f}  {judge(d, sd)}")
+    return "\n".join(lines)
+
+
+def claims_text(claims: list[dict]) -> str:
+    lines = []
+    for c in claims:
+        lines.append(f"{c['verdict'].upper():15s} {c['claim']}: {c['effect']:+.2f} {c['unit']} "
+                     f"(seed spread {c['spread']:.2f}, n = {c['n']})")
+    return "\n".join(lines)

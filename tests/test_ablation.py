@@ -26,3 +26,109 @@ def test_summarise_mean_and_sample_std():
     assert s["a"] == (2.0, pytest.approx(math.sqrt(2)), 2)
     assert s["b"][0] == 5.0 and math.isnan(s["b"][1])
     assert list(s) == ["a", "b"]
+
+
+def _rows(means: dict, noise=(0.0, 0.1, -0.1), key="r1 w/o dis"):
+    return [{"method": m, "seed": s, key: mu + n} for m, mu in means.items() for s, n in enumerate(noise)]
+
+
+def test_unknown_method_and_bad_sweep_weight_are_clear_errors():
+    from rie.checks import RIEInputError
+
+    with pytest.raises(RIEInputError, match="unknown method"):
+        ablation.method_config("SphereFace", "default", 0)
+    with pytest.raises(RIEInputError, match="weight must be one of"):
+        ablation.sweep_config("delta", 1.0, "default", 0)
+    with pytest.raises(RIEInputError, match="finite number"):
+        ablation.sweep_config("alpha", -1.0, "default", 0)
+
+
+def test_sweep_config_changes_one_weight_and_shares_the_paper_point():
+    assert ablation.sweep_config("alpha", 5.0, "default", 2) == ablation.method_config("Ours (all)", "default", 2)
+    c = ablation.sweep_config("gamma", 5.0, "default", 0)
+    assert (c.loss.alpha, c.loss.beta, c.loss.gamma) == (5.0, 2.0, 5.0)
+    names = {ablation.sweep_config(w, v, "default", 0).name for w, vs in ablation.SWEEP.items() for v in vs}
+    assert len(names) == sum(len(vs) for vs in ablation.SWEEP.values()) - 2  # the three grids share one paper point
+
+
+def test_paired_effect_pairs_by_seed():
+    rows = [{"method": "a", "seed": s, "x": v} for s, v in [(0, 1.0), (1, 5.0), (2, 3.0)]]
+    rows += [{"method": "b", "seed": s, "x": v} for s, v in [(2, 2.0), (0, 0.0), (1, 4.0), (7, 100.0)]]
+    mean, sd, n = ablation.paired_effect(rows, "a", "b", "x")
+    assert (mean, sd, n) == (1.0, 0.0, 3)  # seed 7 has no partner; the seeds' large spread cancels
+    with pytest.raises(Exception, match="no rows"):
+        ablation.paired_effect(rows, "a", "c", "x")
+
+
+def test_judge_rule():
+    assert ablation.judge(1.0, 0.5) == "holds"
+    assert ablation.judge(0.3, 0.5) == "within spread"
+    assert ablation.judge(-0.3, 0.5) == "within spread"
+    assert ablation.judge(-1.0, 0.5) == "reversed"
+    assert ablation.judge(1.0, float("nan")) == "one seed, no spread"
+
+
+def test_table4_claims_follow_the_numbers():
+    # The paper's own figures, with seed noise that the paired differences cancel: every claim holds.
+    claims = {c["claim"].split(":")[0]: c for c in ablation.table4_claims(_rows(ablation.PAPER_TABLE4))}
+    assert all(c["verdict"] == "holds" for c in claims.values() if c["unit"] == "pp")
+    assert claims["ID helps"]["effect"] == pytest.approx(71.298 - 70.333)
+    rank = [c for c in claims.values() if c["unit"] == "rho"][0]
+    assert rank["effect"] == pytest.approx(1.0)
+    # RIE terms that hurt: the claims are reversed, and the ranking no longer agrees.
+    hurt = dict(ablation.PAPER_TABLE4)
+    for m in ("I (+ID)", "II (+MSE)", "III (+L1)", "Ours (all)"):
+        hurt[m] = 60.0
+    verdicts = {c["claim"].split(":")[0]: c["verdict"] for c in ablation.table4_claims(_rows(hurt))}
+    assert verdicts["ID helps"] == verdicts["all terms beat the baseline"] == "reversed"
+    assert verdicts["Ours is the best method"] == "reversed"
+
+
+def test_table4_claims_see_seed_noise():
+    rows = [{"method": m, "seed": s, "r1 w/o dis": 50.0 + (s if m == "Ours (all)" else 0) * 3 - (3 if m == "Ours (all)" else 0) + (1 if m == "Ours (all)" else 0)}
+            for m in ablation.PAPER_TABLE4 for s in range(3)]
+    # Ours - baseline per seed: -2, +1, +4 -> mean +1, sd 3: within spread
+    claim = [c for c in ablation.table4_claims(rows) if c["claim"].startswith("all terms beat the baseline")][0]
+    assert claim["effect"] == pytest.approx(1.0) and claim["spread"] == pytest.approx(3.0)
+    assert claim["verdict"] == "within spread"
+
+
+def test_sweep_claims():
+    curve = {("alpha", 1.0): 50, ("alpha", 5.0): 52, ("alpha", 10.0): 51, ("alpha", 20.0): 45,
+             ("beta", 0.5): 50, ("beta", 2.0): 52, ("beta", 5.0): 53,
+             ("gamma", 0.5): 51, ("gamma", 1.0): 52, ("gamma", 5.0): 48}
+    rows = [{"weight": w, "value": v, "seed": s, "r1 w/o dis": m + n} for (w, v), m in curve.items() for s, n in enumerate((0, .2, -.2))]
+    claims = {c["claim"]: c["verdict"] for c in ablation.sweep_claims(rows)}
+    assert claims["alpha = 5 is the best swept value: 5 > 10 (best other)"] == "holds"
+    assert claims["alpha > 10 hurts: 5 > 20"] == "holds"
+    assert claims["beta = 2 is the best swept value: 2 > 5 (best other)"] == "reversed"
+    assert claims["a larger gamma hurts: 1 > 5"] == "holds"
+    summary = ablation.summarise(rows, by=("weight", "value"))
+    assert summary[("alpha", 20.0)][0] == pytest.approx(45.0)
+
+
+def test_protocol_claims_and_tables():
+    rows = [{"method": m, "seed": s, "seconds": 1.0, "loaded": False, "r1 w/ dis": b + s, "TPR@FAR=0.1": 80.0 - d + s}
+            for m, b, d in (("Baseline (ArcFace)", 20.0, 0.0), ("Ours (all)", 22.0, 1.0)) for s in range(3)]
+    claims = ablation.protocol_claims(rows)
+    assert [c["claim"] for c in claims] == ["Ours > baseline on r1 w/ dis", "Ours > baseline on TPR@FAR=0.1"]
+    assert [c["verdict"] for c in claims] == ["holds", "reversed"]
+    text = ablation.table(rows, ["r1 w/ dis", "TPR@FAR=0.1"], paper={"Ours (all)": 71.915})
+    assert "23.00 ± 1.00" in text and "71.92" in text and text.count("\n") == 3
+    assert "HOLDS" in ablation.claims_text(claims) and "REVERSED" in ablation.claims_text(claims)
+
+
+def test_gains_and_comparison_table():
+    rows = _rows({"Baseline (ArcFace)": 50.0, "Ours (all)": 52.0, "CosFace": 49.0})
+    g = ablation.gains(rows)
+    assert g["Baseline (ArcFace)"] == (0.0, 0.0) and g["Ours (all)"] == (pytest.approx(2.0), pytest.approx(0.0))
+    assert g["CosFace"][0] == pytest.approx(-1.0)
+    text = ablation.comparison_table(rows, ["r1 w/o dis"])
+    assert "50.00 ± 0.10" in text and "52.00 ± 0.10" in text and "+2.00 ± 0.00  holds" in text
+
+
+def test_table_groups_by_several_columns():
+    rows = [{"weight": "alpha", "value": v, "seed": s, "r1 w/o dis": 50.0 + v + s} for v in (1.0, 5.0) for s in range(2)]
+    text = ablation.table(rows, ["r1 w/o dis"], by=("weight", "value"))
+    assert text.splitlines()[0].startswith("weight value")
+    assert "alpha 5" in text and "55.50 ± 0.71" in text
