@@ -87,7 +87,7 @@ def all_protocols(model, world, ladder=None, n_mated: int = 6000, n_nonmated: in
     HR-gallery rank-1 per sensor resolution (``ladder`` from ``protocols.ladder_images``; SCFace's role),
     TPR@FAR on sampled pairs and TPIR20@FPIR with the distractors as unmated probes (SurvFace's role)."""
     out = tinyface(model, world)
-    out |= {f"r1 {bucket}": 100 * v for bucket, v in sorted(rank1_by_resolution(model, world).items())}
+    out |= {f"r1 {bucket}": 100 * v for bucket, v in rank1_by_resolution(model, world).items()}
     if ladder is not None:
         out |= {f"r1 HR-{px} px": 100 * v for px, v in sorted(resolution_ladder(model, ladder).items(), reverse=True)}
     out |= {f"TPR@FAR={f:g}": 100 * v for f, v in verification(model, world, n_mated, n_nonmated, FARS, seed).items()}
@@ -186,10 +186,13 @@ def judge(effect: float, spread: float) -> str:
     """The verdict rule used by the notebooks: an effect counts when it exceeds its seed-to-seed spread.
 
     "holds" if ``effect > spread``; "reversed" if ``effect < -spread``; otherwise "within spread"
-    (the sign alone is not evidence). With one seed there is no spread: "one seed, no spread".
+    (the sign alone is not evidence). Without a spread (one seed, or an undefined per-seed value):
+    "no seed spread"; an undefined effect (e.g. a correlation of constant values): "undefined".
     """
+    if math.isnan(effect):
+        return "undefined"
     if math.isnan(spread):
-        return "one seed, no spread"
+        return "no seed spread"
     if effect > spread:
         return "holds"
     if effect < -spread:
@@ -219,6 +222,7 @@ def table4_claims(rows: list[dict], key: str = "r1 w/o dis", paper: dict = PAPER
     values, reference = per_seed(rows, key), [paper[m] for m in methods]
     seeds = sorted(set.intersection(*(set(values[m]) for m in methods)))
     rho_per_seed = [_spearman([values[m][s] for m in methods], reference) for s in seeds]
+    rho_per_seed = [r for r in rho_per_seed if math.isfinite(r)]  # nan when a seed ties every method
     rho = _spearman([means[m] for m in methods], reference)
     spread = float(np.std(rho_per_seed, ddof=1)) if len(rho_per_seed) > 1 else float("nan")
     claims.append({"claim": f"the methods rank as in the paper (Spearman rho over {len(methods)} methods)",
@@ -256,7 +260,10 @@ def sweep_claims(rows: list[dict], key: str = "r1 w/o dis", chosen: dict = PAPER
 def _spearman(a, b) -> float:
     from .analysis import spearman
 
-    return spearman(np.asarray(a, dtype=float), np.asarray(b, dtype=float))
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if np.ptp(a) == 0 or np.ptp(b) == 0:  # constant: no ranking to correlate
+        return float("nan")
+    return spearman(a, b)
 
 
 # ---------------------------------------------------------------------------------------------

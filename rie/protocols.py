@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from .inference import extract
-from .metrics import cmc, pair_scores, rank1_by_bucket, sample_pairs, tpir_at_fpir, tpr_at_far
+from .metrics import BucketResult, cmc, pair_scores, rank1_by_bucket, sample_pairs, tpir_at_fpir, tpr_at_far
 from .synth import TIERS, render, sample_identities, sample_nuisance
 
 RANKS = (1, 5, 20)
@@ -32,8 +32,9 @@ def rank1_by_resolution(model, world, edges=(8, 12, 16, 20, 25)) -> dict:
     names = [f"{lo}-{hi - 1} px" for lo, hi in zip(edges[:-1], edges[1:])]
     bucket = torch.bucketize(res, torch.tensor(edges[1:-1], dtype=res.dtype), right=True)
     p, g, d = embed_test_split(model, world)
-    labels = [names[int(b)] for b in bucket]
-    return rank1_by_bucket(p, world["probe"].labels, g, world["gallery"].labels, labels, distractor_emb=d)
+    found = rank1_by_bucket(p, world["probe"].labels, g, world["gallery"].labels, bucket.tolist(), distractor_emb=d)
+    # integer keys sort by resolution; name them only afterwards ("8-11 px" sorts after "20-24 px")
+    return BucketResult({names[b]: r for b, r in found.items()}, {names[b]: n for b, n in found.counts.items()})
 
 
 def verification_pairs(world, n_mated: int, n_nonmated: int, seed: int = 0):

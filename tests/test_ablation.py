@@ -1,6 +1,7 @@
 import math
 
 import pytest
+import torch
 
 from rie import ablation
 
@@ -65,7 +66,8 @@ def test_judge_rule():
     assert ablation.judge(0.3, 0.5) == "within spread"
     assert ablation.judge(-0.3, 0.5) == "within spread"
     assert ablation.judge(-1.0, 0.5) == "reversed"
-    assert ablation.judge(1.0, float("nan")) == "one seed, no spread"
+    assert ablation.judge(1.0, float("nan")) == "no seed spread"
+    assert ablation.judge(float("nan"), 0.5) == "undefined"
 
 
 def test_table4_claims_follow_the_numbers():
@@ -132,3 +134,18 @@ def test_table_groups_by_several_columns():
     text = ablation.table(rows, ["r1 w/o dis"], by=("weight", "value"))
     assert text.splitlines()[0].startswith("weight value")
     assert "alpha 5" in text and "55.50 ± 0.71" in text
+
+
+def test_all_protocols_columns_on_a_separable_world():
+    from helpers import FlattenModel, fake_world
+
+    out = ablation.all_protocols(FlattenModel(), fake_world(torch.arange(20, 60)), n_mated=50, n_nonmated=1000)
+    assert list(out)[:6] == ["r1 w/o dis", "r5 w/o dis", "r20 w/o dis", "r1 w/ dis", "r5 w/ dis", "r20 w/ dis"]
+    assert "r1 16-19 px" in out and [c for c in out if c.startswith("TPR@FAR")] == [f"TPR@FAR={f:g}" for f in ablation.FARS]
+    assert all(v == 100.0 for v in out.values())  # percentages of a perfect embedding
+
+
+def test_rank_claim_is_undefined_when_every_method_ties():
+    rows = [{"method": m, "seed": s, "r1 w/o dis": 50.0} for m in ablation.PAPER_TABLE4 for s in range(3)]
+    rank = [c for c in ablation.table4_claims(rows) if c["unit"] == "rho"][0]
+    assert math.isnan(rank["effect"]) and rank["verdict"] == "undefined"
