@@ -36,7 +36,7 @@ def finetune_config(profile: str = "default", method: str = "rie", seed: int = 0
     """
     _check(profile)
     base = pretrain_config(profile, seed)
-    epochs = {"smoke": 1, "default": 8, "paper": 20}[profile]
+    epochs = {"smoke": 1, "default": 6, "paper": 20}[profile]
     rie_terms = {"alpha": 5.0, "beta": 2.0, "gamma": 1.0} if method == "rie" else {"alpha": 0.0, "beta": 0.0, "gamma": 0.0}
     return base.replace(
         name=f"{method}-{profile}", head="arcface" if method == "rie" else method, epochs=epochs, lr=0.01,
