@@ -225,3 +225,86 @@ def weight_sweep(summary: dict, chosen: dict | None = None, ylabel: str = "rank-
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def _to_rgb(images):
+    images = images.detach().cpu()
+    if images.is_floating_point():
+        images = ((images.clamp(-1, 1) + 1) * 127.5).round().byte()
+    return images.permute(0, 2, 3, 1).numpy()
+
+
+def cam_overlays(images, cams: dict, boxes=None, titles=None, first: int = 0, count: int | None = None,
+                 alpha: float = 0.5, title: str = "Grad-CAM of the match to the identity's template (Fig. 5)"):
+    """One row per image: the image (part boxes outlined), then each model's map over it.
+
+    ``cams[name]`` is (N, H, W) in [0, 1]; ``boxes`` (N, K, 4) pixel boxes (x0, y0, x1, y1);
+    rows ``first`` to ``first + count`` are drawn (all by default)."""
+    rows = slice(first, None if count is None else first + count)
+    images, boxes = images[rows], None if boxes is None else boxes[rows]
+    titles = None if titles is None else list(titles)[rows]
+    cams = {name: c[rows] for name, c in cams.items()}
+    rgb = _to_rgb(images)
+    names = list(cams)
+    n, size = len(rgb), rgb.shape[1]
+    fig, axes = plt.subplots(n, len(names) + 1, figsize=(1.35 * (len(names) + 1), 1.35 * n), squeeze=False)
+    for i in range(n):
+        axes[i, 0].imshow(rgb[i], interpolation="nearest")
+        if boxes is not None:
+            for x0, y0, x1, y1 in boxes[i].tolist():
+                # pixel centres sit at k + 0.5; imshow puts pixel k at [k - 0.5, k + 0.5]
+                axes[i, 0].add_patch(plt.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, ec="lime", lw=0.8))
+        if titles is not None:
+            axes[i, 0].set_ylabel(titles[i], fontsize=7)
+        for j, name in enumerate(names, start=1):
+            axes[i, j].imshow(rgb[i], interpolation="nearest")
+            axes[i, j].imshow(np.asarray(cams[name][i]), cmap="jet", alpha=alpha, vmin=0, vmax=1, extent=(-0.5, size - 0.5, size - 0.5, -0.5))
+            if i == 0:
+                axes[i, j].set_title(name, fontsize=8)
+        for ax in axes[i]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[0, 0].set_title("image + parts", fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def mean_maps(cams: dict, part_masks=None, title: str = "average Grad-CAM map over the probes"):
+    """Each model's average map; ``part_masks`` (N, K, H, W): contour where the parts lie in half the images."""
+    names = list(cams)
+    fig, axes = plt.subplots(1, len(names), figsize=(2.2 * len(names), 2.4), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        ax.imshow(np.asarray(cams[name]).mean(0), cmap="jet", vmin=0, vmax=1)
+        if part_masks is not None:
+            ax.contour(part_masks.any(1).float().mean(0).numpy(), levels=[0.5], colors="white", linewidths=0.8)
+        ax.set_title(name, fontsize=8)
+        ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def concentration_bars(summary: dict, control: dict | None = None, ylabel: str = "part concentration",
+                       title: str = "how much of the map lands on eyes, nose and mouth"):
+    """``summary[group][model] = (mean, std)`` over seeds: grouped bars (1 = no preference for the parts);
+    ``control[group][model]`` (same shape) drawn as black ticks: the model's average map on every image."""
+    groups = list(summary)
+    models = list(dict.fromkeys(m for g in groups for m in summary[g]))
+    width = 0.8 / len(models)
+    fig, ax = plt.subplots(figsize=(1.6 + 1.5 * len(groups), 3.2))
+    x = np.arange(len(groups))
+    for k, m in enumerate(models):
+        xs = x - 0.4 + width * (k + 0.5)
+        mean = [summary[g][m][0] for g in groups]
+        sd = np.nan_to_num([summary[g][m][1] for g in groups])
+        ax.bar(xs, mean, width, yerr=sd, capsize=2, label=m, alpha=0.8)
+        if control:
+            ax.scatter(xs, [control[g][m][0] for g in groups], marker="_", s=120, color="k", zorder=3,
+                       label="average map (control)" if k == 0 else None)
+    ax.axhline(1, color="grey", lw=0.8, ls="--")
+    ax.set_xticks(x, groups)
+    ax.set(ylabel=ylabel, title=title)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig

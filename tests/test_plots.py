@@ -32,6 +32,10 @@ def test_each_figure_builds_and_closes():
         plots.gains_over_baseline({"a": (1.0, 0.5), "b": (-0.5, float("nan"))}, {"a": 0.9}),
         plots.weight_sweep({("alpha", 1.0): (50, 1, 3), ("alpha", 5.0): (52, 1, 3), ("gamma", 1.0): (51, 0.5, 3)},
                            {"alpha": 5.0}),
+        plots.cam_overlays(torch.zeros(2, 3, 8, 8), {"m": torch.rand(2, 8, 8)}, boxes=torch.tensor([[[1.0, 1, 4, 3]]] * 2)),
+        plots.mean_maps({"m": torch.rand(3, 8, 8)}, torch.rand(3, 2, 8, 8) > 0.5),
+        plots.concentration_bars({"all": {"m": (1.5, 0.1)}, "hard": {"m": (1.2, float("nan"))}},
+                                 {"all": {"m": (1.1, 0.0)}, "hard": {"m": (1.0, 0.0)}}),
     ]
     for fig in figs:
         assert isinstance(fig, plt.Figure) and fig.axes
@@ -43,4 +47,16 @@ def test_weight_sweep_has_one_panel_per_weight_with_the_swept_values():
     fig = plots.weight_sweep({("alpha", 1.0): (50, 1, 3), ("alpha", 20.0): (45, 2, 3), ("beta", 2.0): (51, 1, 3)})
     assert [ax.get_xlabel() for ax in fig.axes] == ["alpha", "beta"]
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["1", "20"]
+    plt.close(fig)
+
+
+def test_cam_overlays_outline_each_part_box_on_the_image_column():
+    fig = plots.cam_overlays(torch.zeros(2, 3, 8, 8), {"a": torch.rand(2, 8, 8), "b": torch.rand(2, 8, 8)},
+                             boxes=torch.tensor([[[1.0, 1, 4, 3], [2.0, 5, 6, 7]]] * 2))
+    assert len(fig.axes) == 2 * 3
+    assert [len(ax.patches) for ax in fig.axes] == [2, 0, 0, 2, 0, 0]
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["image + parts", "a", "b"]
+    plt.close(fig)
+    fig = plots.cam_overlays(torch.zeros(5, 3, 8, 8), {"a": torch.rand(5, 8, 8)}, titles=list("vwxyz"), first=3, count=4)
+    assert len(fig.axes) == 2 * 2 and [fig.axes[0].get_ylabel(), fig.axes[2].get_ylabel()] == ["y", "z"]
     plt.close(fig)
