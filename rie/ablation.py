@@ -272,14 +272,14 @@ def _spearman(a, b) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
-def table(rows: list[dict], columns, by: str = "method", paper: dict | None = None, width: int = 20) -> str:
+def table(rows: list[dict], columns, by: str = "method", paper: dict | None = None, width: int = 20, digits: int = 2) -> str:
     """Mean ± sample std over seeds, one line per group; ``paper`` adds a column of reference figures."""
     groups = list(summarise(rows, columns[0], by))
     head = f"{by if isinstance(by, str) else ' '.join(by):{width}s}" + "".join(f"{c:>16s}" for c in columns) + (f"{'paper':>9s}" if paper else "")
     lines = [head, "-" * len(head)]
     stats = {c: summarise(rows, c, by) for c in columns}
     for g in groups:
-        cells = "".join(f"{stats[c][g][0]:9.2f} ± {stats[c][g][1]:4.2f}" for c in columns)
+        cells = "".join(f"{stats[c][g][0]:9.{digits}f} ± {stats[c][g][1]:{digits + 2}.{digits}f}" for c in columns)
         ref = f"{paper[g]:9.2f}" if paper and g in paper else (f"{'':9s}" if paper else "")
         lines.append(f"{_label(g):{width}s}{cells}{ref}")
     return "\n".join(lines)
@@ -302,9 +302,9 @@ def comparison_table(rows: list[dict], columns, a: str = OURS, b: str = BASELINE
     return "\n".join(lines)
 
 
-def claims_text(claims: list[dict]) -> str:
+def claims_text(claims: list[dict], digits: int = 2) -> str:
     lines = []
     for c in claims:
-        lines.append(f"{c['verdict'].upper():15s} {c['claim']}: {c['effect']:+.2f} {c['unit']} "
-                     f"(seed spread {c['spread']:.2f}, n = {c['n']})")
+        lines.append(f"{c['verdict'].upper():15s} {c['claim']}: {c['effect']:+.{digits}f} {c['unit']} "
+                     f"(seed spread {c['spread']:.{digits}f}, n = {c['n']})")
     return "\n".join(lines)

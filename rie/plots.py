@@ -271,40 +271,45 @@ def cam_overlays(images, cams: dict, boxes=None, titles=None, first: int = 0, co
 
 
 def mean_maps(cams: dict, part_masks=None, title: str = "average Grad-CAM map over the probes"):
-    """Each model's average map; ``part_masks`` (N, K, H, W): contour where the parts lie in half the images."""
+    """Each model's average map, on one colour scale (0 to the largest average); ``part_masks``
+    (N, K, H, W): white contour where the parts lie in at least half of the images."""
     names = list(cams)
-    fig, axes = plt.subplots(1, len(names), figsize=(2.2 * len(names), 2.4), squeeze=False)
+    means = {name: np.asarray(cams[name]).mean(0) for name in names}
+    vmax = max(float(m.max()) for m in means.values()) or 1.0
+    fig, axes = plt.subplots(1, len(names), figsize=(2.2 * len(names) + 0.6, 2.4), squeeze=False)
     for ax, name in zip(axes[0], names):
-        ax.imshow(np.asarray(cams[name]).mean(0), cmap="jet", vmin=0, vmax=1)
+        im = ax.imshow(means[name], cmap="jet", vmin=0, vmax=vmax)
         if part_masks is not None:
             ax.contour(part_masks.any(1).float().mean(0).numpy(), levels=[0.5], colors="white", linewidths=0.8)
         ax.set_title(name, fontsize=8)
         ax.axis("off")
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="mean map")
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
     return fig
 
 
-def concentration_bars(summary: dict, control: dict | None = None, ylabel: str = "part concentration",
+def concentration_plot(summary: dict, control: dict | None = None, ylabel: str = "part concentration",
                        title: str = "how much of the map lands on eyes, nose and mouth"):
-    """``summary[group][model] = (mean, std)`` over seeds: grouped bars (1 = no preference for the parts);
-    ``control[group][model]`` (same shape) drawn as black ticks: the model's average map on every image."""
+    """``summary[group][model] = (mean, std)`` over seeds, one marker per model and group (1, dashed =
+    no preference for the parts); ``control[group][model]`` (same shape) as hollow markers: the
+    model's average map scored on every image."""
     groups = list(summary)
     models = list(dict.fromkeys(m for g in groups for m in summary[g]))
-    width = 0.8 / len(models)
-    fig, ax = plt.subplots(figsize=(1.6 + 1.5 * len(groups), 3.2))
+    step = 0.6 / max(len(models) - 1, 1)
+    fig, ax = plt.subplots(figsize=(3.8 + 1.6 * len(groups), 3.2))
     x = np.arange(len(groups))
     for k, m in enumerate(models):
-        xs = x - 0.4 + width * (k + 0.5)
+        xs = x - 0.3 + step * k
         mean = [summary[g][m][0] for g in groups]
         sd = np.nan_to_num([summary[g][m][1] for g in groups])
-        ax.bar(xs, mean, width, yerr=sd, capsize=2, label=m, alpha=0.8)
+        line = ax.errorbar(xs, mean, yerr=sd, fmt="o", ms=5, capsize=3, label=m)
         if control:
-            ax.scatter(xs, [control[g][m][0] for g in groups], marker="_", s=120, color="k", zorder=3,
-                       label="average map (control)" if k == 0 else None)
+            ax.scatter(xs, [control[g][m][0] for g in groups], marker="o", s=30, facecolors="none",
+                       edgecolors=line[0].get_color(), label="hollow: the model's average map (control)" if k == 0 else None)
     ax.axhline(1, color="grey", lw=0.8, ls="--")
     ax.set_xticks(x, groups)
+    ax.set_xlim(-0.6, len(groups) - 0.4)
     ax.set(ylabel=ylabel, title=title)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig

@@ -134,6 +134,9 @@ def test_table_groups_by_several_columns():
     text = ablation.table(rows, ["r1 w/o dis"], by=("weight", "value"))
     assert text.splitlines()[0].startswith("weight value")
     assert "alpha 5" in text and "55.50 ± 0.71" in text
+    assert "55.500 ± 0.707" in ablation.table(rows, ["r1 w/o dis"], by=("weight", "value"), digits=3)
+    claim = {"verdict": "holds", "claim": "c", "effect": 0.0412, "spread": 0.0049, "n": 3, "unit": "x"}
+    assert ablation.claims_text([claim], digits=3) == "HOLDS           c: +0.041 x (seed spread 0.005, n = 3)"
 
 
 def test_all_protocols_columns_on_a_separable_world():

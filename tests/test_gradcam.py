@@ -153,9 +153,11 @@ def test_claims_pair_by_seed_and_group():
     assert all_probes["effect"] == pytest.approx(1.875) and all_probes["n"] == 2
     assert all_probes["verdict"] == "holds"
     assert found["ours lands more on eyes/nose/mouth than rival (hard probes)"]["effect"] == pytest.approx((2.5 - 2.5 + 4 - 1) / 2)
-    follows = found["ours: maps follow each face's parts (vs its average map)"]
-    assert follows["n"] == 2 and follows["effect"] > 0
-    assert found["ours: maps follow each face's parts (vs its average map)"]["unit"] == "x"
+    follows = found["ours: maps follow each face's parts (beat its average map)"]
+    assert follows["n"] == 2 and follows["effect"] == pytest.approx((13 / 4 - 16 / 7 + 0) / 2) and follows["unit"] == "x"
+    favours = found["rival: maps favour eyes/nose/mouth (concentration > 1)"]
+    assert favours["effect"] == pytest.approx(7 / 4 - 1) and favours["spread"] == 0 and favours["verdict"] == "holds"
+    assert len(found) == 2 * 2 + 2
 
 
 def test_bad_input_is_named():

@@ -34,7 +34,7 @@ def test_each_figure_builds_and_closes():
                            {"alpha": 5.0}),
         plots.cam_overlays(torch.zeros(2, 3, 8, 8), {"m": torch.rand(2, 8, 8)}, boxes=torch.tensor([[[1.0, 1, 4, 3]]] * 2)),
         plots.mean_maps({"m": torch.rand(3, 8, 8)}, torch.rand(3, 2, 8, 8) > 0.5),
-        plots.concentration_bars({"all": {"m": (1.5, 0.1)}, "hard": {"m": (1.2, float("nan"))}},
+        plots.concentration_plot({"all": {"m": (1.5, 0.1)}, "hard": {"m": (1.2, float("nan"))}},
                                  {"all": {"m": (1.1, 0.0)}, "hard": {"m": (1.0, 0.0)}}),
     ]
     for fig in figs:
