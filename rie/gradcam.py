@@ -64,6 +64,8 @@ def identity_templates(model: nn.Module, images: torch.Tensor, labels: torch.Ten
     An identity with no image gets a row of NaN, so that using it is loud, not silently zero."""
     if not isinstance(labels, torch.Tensor) or labels.ndim != 1 or len(labels) != len(images):
         raise RIEInputError(f"labels must be a (N,) tensor matching {len(images)} images, got {getattr(labels, 'shape', labels)}")
+    if len(labels) == 0:
+        raise RIEInputError("no images to build templates from")
     if labels.min() < 0:
         raise RIEInputError("labels must be >= 0 (distractors, label -1, have no template)")
     v = F.normalize(extract(model, images).v, dim=1)

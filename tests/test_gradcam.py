@@ -177,5 +177,7 @@ def test_bad_input_is_named():
     with pytest.raises(RIEInputError, match="group 'g' selects from 3 images"):
         gradcam.concentration_rows({("m", 0): torch.ones(2, 4, 4)}, torch.ones(2, 1, 4, 4, dtype=torch.bool),
                                    {"g": torch.ones(3, dtype=torch.bool)})
+    with pytest.raises(RIEInputError, match="no images"):
+        gradcam.identity_templates(model, x[:0], torch.zeros(0, dtype=torch.long))
     with pytest.raises(RIEInputError, match="labels must be >= 0"):
         gradcam.identity_templates(model, x, torch.tensor([0, -1]))
