@@ -27,7 +27,7 @@ from torch import nn
 from .ablation import judge, paired_effect
 from .checks import RIEInputError
 from .inference import as_float_images, extract
-from .synth import PARTS
+from .synth import PARTS, boxes_to_masks
 
 
 class SimilarityToTemplate:
@@ -119,6 +119,24 @@ def probe_cams(model: nn.Module, world, n: int | None = None) -> torch.Tensor:
     return embedding_cams(model, probe.images[:n], templates[probe.labels[:n]])
 
 
+def ladder_rows(models: dict, ladder) -> list[dict]:
+    """Part concentration along ``protocols.ladder_images(..., with_boxes=True)``: the same faces at
+    every sensor resolution, each probe's map towards its identity's HR-gallery template.
+
+    ``models[(method, seed)]`` -> one row per (method, seed, resolution) with the mean ``concentration``."""
+    if len(ladder) != 4:
+        raise RIEInputError("ladder must come from protocols.ladder_images(..., with_boxes=True)")
+    gallery, gallery_labels, probes, boxes = ladder
+    union = boxes_to_masks(boxes, gallery.shape[-1]).any(1, keepdim=True)
+    rows = []
+    for (method, seed), model in models.items():
+        templates = identity_templates(model, gallery, gallery_labels)
+        for resolution, (images, labels) in probes.items():
+            conc = part_concentration(embedding_cams(model, images, templates[labels]), union)[:, 0]
+            rows.append({"method": method, "seed": seed, "resolution": resolution, "concentration": _nanmean(conc)})
+    return rows
+
+
 def _check_maps(cams: torch.Tensor, masks: torch.Tensor) -> None:
     if not isinstance(cams, torch.Tensor) or cams.ndim != 3:
         raise RIEInputError(f"cams must be a (N, H, W) tensor, got {getattr(cams, 'shape', type(cams))}")
@@ -180,12 +198,15 @@ def concentration_rows(cams: dict, masks: torch.Tensor, groups: dict, parts=PART
     return rows
 
 
-def claims(rows: list[dict], ours: str, rivals, hard_group: str = "hard", all_group: str = "all") -> list[dict]:
+def claims(rows: list[dict], ours: str, rivals, hard_group: str = "hard", all_group: str = "all",
+           ladder: list[dict] | None = None) -> list[dict]:
     """The paper's reading of Fig. 5 as effects on the part concentration, against their seed spread.
 
-    For every model: its maps favour the parts (concentration - 1) and follow each face's own
-    parts (concentration - its average-map control); then ``ours`` against each rival, paired by
-    seed, on all probes and on the hardest (obscure) ones."""
+    With ``ladder`` rows (``ladder_rows``), first a positive control per model: on the sharpest
+    rung, do its maps favour the parts? Then for every model: its maps favour the parts on the
+    probes (concentration - 1) and follow each face's own parts (concentration - its average-map
+    control); then ``ours`` against each rival, paired by seed, on all probes and on the hardest
+    (obscure) ones."""
     def claim(text, effect):
         mean, sd, n = effect
         return {"claim": text, "effect": mean, "spread": sd, "n": n, "unit": "x", "verdict": judge(mean, sd)}
@@ -198,6 +219,11 @@ def claims(rows: list[dict], ours: str, rivals, hard_group: str = "hard", all_gr
         return [r for r in rows if r["group"] == g]
 
     out = []
+    if ladder:
+        top = max(r["resolution"] for r in ladder)
+        for method in dict.fromkeys(r["method"] for r in ladder):
+            sharp = [r["concentration"] - 1 for r in ladder if r["method"] == method and r["resolution"] == top]
+            out.append(claim(f"{method}: maps favour eyes/nose/mouth on {top} px ladder faces (positive control)", stats(sharp)))
     for method in dict.fromkeys(r["method"] for r in rows):
         mine = [r for r in group(all_group) if r["method"] == method]
         out.append(claim(f"{method}: maps favour eyes/nose/mouth (concentration > 1)", stats([r["concentration"] - 1 for r in mine])))

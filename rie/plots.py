@@ -313,3 +313,22 @@ def concentration_plot(summary: dict, control: dict | None = None, ylabel: str =
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
+
+
+def concentration_ladder(summary: dict, title: str = "part concentration as the sensor resolution falls"):
+    """``summary[(method, resolution)] = (mean, std, ...)`` over seeds: one line per method (1, dashed =
+    no preference for the parts)."""
+    methods = list(dict.fromkeys(m for m, _ in summary))
+    fig, ax = plt.subplots(figsize=(5.6, 3.3))
+    for k, m in enumerate(methods):
+        res = sorted((r for mm, r in summary if mm == m), reverse=True)
+        mean = [summary[(m, r)][0] for r in res]
+        sd = np.nan_to_num([summary[(m, r)][1] for r in res])
+        ax.errorbar(np.asarray(res) + 0.25 * (k - (len(methods) - 1) / 2), mean, yerr=sd, marker="o", ms=4, capsize=3, label=m)
+    ax.axhline(1, color="grey", lw=0.8, ls="--")
+    ax.invert_xaxis()
+    ax.set(xlabel="sensor resolution (px)", ylabel="part concentration", title=title)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

@@ -61,10 +61,12 @@ def open_set(model, world, fpirs=FPIRS, rank: int = 20) -> dict:
     return tpir_at_fpir(p, world["probe"].labels, g, world["gallery"].labels, d, fpirs=fpirs, rank=rank)
 
 
-def ladder_images(n_identities: int = 100, per_id: int = 4, resolutions=LADDER, image_size: int = 32, seed: int = 12345):
+def ladder_images(n_identities: int = 100, per_id: int = 4, resolutions=LADDER, image_size: int = 32, seed: int = 12345,
+                  with_boxes: bool = False):
     """Unseen people photographed with mild nuisance: an HR gallery and one probe set per sensor resolution.
 
-    Returns ``(gallery_images, gallery_labels, {resolution: (probe_images, probe_labels)})``.
+    Returns ``(gallery_images, gallery_labels, {resolution: (probe_images, probe_labels)})``, and with
+    ``with_boxes`` a fourth item, the probes' (N, 3, 4) eyes/nose/mouth boxes (the same at every rung).
     Only the camera's resolution changes along the ladder; pose, light and expression are
     the same draws at every rung, so the curve isolates the effect of resolution.
     """
@@ -73,11 +75,12 @@ def ladder_images(n_identities: int = 100, per_id: int = 4, resolutions=LADDER, 
     labels = torch.arange(n_identities).repeat_interleave(per_id)
     gallery = render(people, sample_nuisance(n_identities, gen, "clean", image_size), image_size, degrade=False).images
     nuisance = sample_nuisance(len(labels), gen, TIERS["hr"], image_size)
-    probes = {}
+    probes, boxes = {}, None
     for r in resolutions:
         camera = {"resolution_px": float(min(r, image_size)), "blur_sigma": 0.0, "noise_std": 0.0, "jpeg_quality": 100.0}
-        probes[r] = (render(people[labels], nuisance, image_size, degrade=camera).images, labels)
-    return gallery, torch.arange(n_identities), probes
+        batch = render(people[labels], nuisance, image_size, degrade=camera)
+        probes[r], boxes = (batch.images, labels), batch.boxes  # the boxes are drawn before the camera
+    return (gallery, torch.arange(n_identities), probes) + ((boxes,) if with_boxes else ())
 
 
 def resolution_ladder(model, ladder) -> dict[int, float]:

@@ -80,6 +80,27 @@ def test_real_backbone_restores_mode_and_matches_image_size():
     assert model.training and all(p.grad is None for p in model.parameters())
 
 
+def test_ladder_rows_one_per_model_and_rung():
+    from rie.protocols import ladder_images
+
+    ladder = ladder_images(n_identities=3, per_id=2, resolutions=(16, 8), image_size=16, seed=0, with_boxes=True)
+    rows = gradcam.ladder_rows({("patch", 0): PatchModel(size=16)}, ladder)
+    assert [(r["method"], r["seed"], r["resolution"]) for r in rows] == [("patch", 0, 16), ("patch", 0, 8)]
+    assert all(math.isfinite(r["concentration"]) and r["concentration"] > 0 for r in rows)
+    with pytest.raises(RIEInputError, match="with_boxes=True"):
+        gradcam.ladder_rows({("patch", 0): PatchModel(size=16)}, ladder[:3])
+
+
+def test_ladder_positive_control_claim():
+    rows, _ = _rows_and_masks()
+    ladder = [{"method": m, "seed": s, "resolution": r, "concentration": c}
+              for m, base in (("ours", 1.5), ("rival", 1.0)) for s in (0, 1) for r, c in ((32, base + 0.1 * s), (8, 1.0))]
+    found = {c["claim"]: c for c in gradcam.claims(rows, "ours", ["rival"], ladder=ladder)}
+    ours = found["ours: maps favour eyes/nose/mouth on 32 px ladder faces (positive control)"]
+    assert ours["effect"] == pytest.approx(0.55) and ours["verdict"] == "holds"
+    assert found["rival: maps favour eyes/nose/mouth on 32 px ladder faces (positive control)"]["effect"] == pytest.approx(0.05)
+
+
 def test_identity_templates_average_normalised_embeddings():
     from helpers import FlattenModel
 

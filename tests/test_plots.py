@@ -34,6 +34,7 @@ def test_each_figure_builds_and_closes():
                            {"alpha": 5.0}),
         plots.cam_overlays(torch.zeros(2, 3, 8, 8), {"m": torch.rand(2, 8, 8)}, boxes=torch.tensor([[[1.0, 1, 4, 3]]] * 2)),
         plots.mean_maps({"m": torch.rand(3, 8, 8)}, torch.rand(3, 2, 8, 8) > 0.5),
+        plots.concentration_ladder({("m", 32): (1.3, 0.1, 3), ("m", 8): (1.0, 0.2, 3), ("n", 32): (1.1, float("nan"), 1)}),
         plots.concentration_plot({"all": {"m": (1.5, 0.1)}, "hard": {"m": (1.2, float("nan"))}},
                                  {"all": {"m": (1.1, 0.0)}, "hard": {"m": (1.0, 0.0)}}),
     ]

@@ -14,6 +14,13 @@ def test_ladder_images_shapes_and_monotone_difficulty():
     assert set(acc) == {32, 8} and all(0.0 <= a <= 1.0 for a in acc.values())
 
 
+def test_ladder_boxes_are_the_same_at_every_rung():
+    *_, boxes_32 = protocols.ladder_images(n_identities=3, per_id=2, resolutions=(32,), seed=0, with_boxes=True)
+    gallery, _, probes, boxes_8 = protocols.ladder_images(n_identities=3, per_id=2, resolutions=(16, 8), seed=0, with_boxes=True)
+    assert boxes_8.shape == (6, 3, 4) and torch.equal(boxes_32, boxes_8)
+    assert ((boxes_8 >= 0) & (boxes_8 <= 32)).all() and (boxes_8[..., 2] > boxes_8[..., 0]).all()
+
+
 def test_labelled_and_unlabelled_faces():
     images, labels, difficulty = protocols.labelled_faces(3, 4, tier="moderate", seed=1)
     assert images.shape == (12, 3, 32, 32) and images.dtype == torch.uint8
