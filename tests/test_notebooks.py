@@ -38,6 +38,18 @@ def test_committed_as_a_report(path):
     )
 
 
+NBVAL_TAGS = {"nbval-ignore-output", "nbval-check-output", "nbval-skip", "nbval-raises-exception", "raises-exception"}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_nbval_tags_are_spelled_right(path):
+    # A misspelt tag is silently compared: it passes on the machine that wrote the report and fails
+    # on any other CPU, where trained numbers differ (README, Tests).
+    tags = {t for c in _code_cells(path) for t in c["metadata"].get("tags", [])}
+    unknown = {t for t in tags if ("nbval" in t or "raises" in t) and t not in NBVAL_TAGS}
+    assert not unknown, f"unknown nbval tag(s) {sorted(unknown)}; nbval knows {sorted(NBVAL_TAGS)}"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_runs_headless_with_smoke_profile(path, tmp_path):
     execute(path, tmp_path / path.name, profile="smoke")
