@@ -140,7 +140,8 @@ def protocols_evaluator(ladder=None, n_mated: int = 6000, n_nonmated: int = 5000
 # ---------------------------------------------------------------------------------------------
 
 
-def _stats(values) -> tuple[float, float, int]:
+def seed_stats(values) -> tuple[float, float, int]:
+    """(mean, sample std, n) of per-seed values; the std is NaN for one seed."""
     v = np.asarray(values, dtype=float)
     return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float("nan"), len(v)
 
@@ -154,7 +155,7 @@ def summarise(rows: list[dict], key: str = "r1 w/o dis", by: str = "method") -> 
             raise RIEInputError(f"column {key!r} not in the rows; columns: {sorted(r)}")
         group = tuple(r[b] for b in by) if isinstance(by, tuple) else r[by]
         out.setdefault(group, []).append(r[key])
-    return {g: _stats(v) for g, v in out.items()}
+    return {g: seed_stats(v) for g, v in out.items()}
 
 
 def per_seed(rows: list[dict], key: str, by: str = "method") -> dict:
@@ -175,7 +176,7 @@ def paired_effect(rows: list[dict], a, b, key: str = "r1 w/o dis", by: str = "me
     common = sorted(set(seeds[a]) & set(seeds[b]))
     if not common:
         raise RIEInputError(f"{a!r} and {b!r} share no seed")
-    return _stats([seeds[a][s] - seeds[b][s] for s in common])
+    return seed_stats([seeds[a][s] - seeds[b][s] for s in common])
 
 
 def gains(rows: list[dict], key: str = "r1 w/o dis", reference: str = BASELINE) -> dict:
@@ -201,7 +202,8 @@ def judge(effect: float, spread: float) -> str:
     return "within spread"
 
 
-def _claim(claim: str, effect: tuple[float, float, int], unit: str = "pp") -> dict:
+def make_claim(claim: str, effect: tuple[float, float, int], unit: str = "pp") -> dict:
+    """One claim for ``claims_text``: ``effect`` = (mean, seed spread, n), judged by ``judge``."""
     mean, sd, n = effect
     return {"claim": claim, "effect": mean, "spread": sd, "n": n, "unit": unit, "verdict": judge(mean, sd)}
 
@@ -209,14 +211,14 @@ def _claim(claim: str, effect: tuple[float, float, int], unit: str = "pp") -> di
 def table4_claims(rows: list[dict], key: str = "r1 w/o dis", paper: dict = PAPER_TABLE4) -> list[dict]:
     """The paper's Table 4 claims, each as a paired effect (percentage points) against its seed spread."""
     means = {m: s[0] for m, s in summarise(rows, key).items()}
-    claims = [_claim(f"{label} helps: {name} > baseline", paired_effect(rows, name, BASELINE, key))
+    claims = [make_claim(f"{label} helps: {name} > baseline", paired_effect(rows, name, BASELINE, key))
               for label, name in zip(("ID", "MSE (attention)", "L1 (RI regression)"), SINGLE_TERMS)]
-    claims.append(_claim("all terms beat the baseline: Ours > baseline", paired_effect(rows, OURS, BASELINE, key)))
+    claims.append(make_claim("all terms beat the baseline: Ours > baseline", paired_effect(rows, OURS, BASELINE, key)))
     best_single = max(SINGLE_TERMS, key=means.__getitem__)
-    claims.append(_claim(f"all terms beat every single term: Ours > {best_single} (best single)",
+    claims.append(make_claim(f"all terms beat every single term: Ours > {best_single} (best single)",
                          paired_effect(rows, OURS, best_single, key)))
     best_other = max((m for m in means if m != OURS), key=means.__getitem__)
-    claims.append(_claim(f"Ours is the best method: Ours > {best_other} (best other)",
+    claims.append(make_claim(f"Ours is the best method: Ours > {best_other} (best other)",
                          paired_effect(rows, OURS, best_other, key)))
     # Rank agreement: rho of the seed-mean figures, spread = std of the rho of each seed alone.
     methods = [m for m in means if m in paper]
@@ -234,7 +236,7 @@ def table4_claims(rows: list[dict], key: str = "r1 w/o dis", paper: dict = PAPER
 def protocol_claims(rows: list[dict], columns=None) -> list[dict]:
     """Tables 1-3: Ours against the baseline on every protocol column, paired by seed."""
     columns = columns or [c for c in rows[0] if c not in ("method", "seed", "seconds", "loaded")]
-    return [_claim(f"Ours > baseline on {c}", paired_effect(rows, OURS, BASELINE, c)) for c in columns]
+    return [make_claim(f"Ours > baseline on {c}", paired_effect(rows, OURS, BASELINE, c)) for c in columns]
 
 
 def sweep_claims(rows: list[dict], key: str = "r1 w/o dis", chosen: dict = PAPER_WEIGHTS) -> list[dict]:
@@ -247,14 +249,14 @@ def sweep_claims(rows: list[dict], key: str = "r1 w/o dis", chosen: dict = PAPER
         if (weight, best) not in means or not others:
             continue
         rival = max(others, key=lambda v: means[(weight, v)])
-        claims.append(_claim(f"{weight} = {best:g} is the best swept value: {best:g} > {rival:g} (best other)",
+        claims.append(make_claim(f"{weight} = {best:g} is the best swept value: {best:g} > {rival:g} (best other)",
                              paired_effect(rows, (weight, best), (weight, rival), key, by)))
         if weight == "alpha" and any(v > 10 for v in others):  # "an overly large alpha (> 10) ... convergence"
             big = max(others)
-            claims.append(_claim(f"alpha > 10 hurts: {best:g} > {big:g}", paired_effect(rows, (weight, best), (weight, big), key, by)))
+            claims.append(make_claim(f"alpha > 10 hurts: {best:g} > {big:g}", paired_effect(rows, (weight, best), (weight, big), key, by)))
         if weight == "gamma" and any(v > best for v in others):  # "a higher gamma hinders ... convergence"
             big = max(others)
-            claims.append(_claim(f"a larger gamma hurts: {best:g} > {big:g}", paired_effect(rows, (weight, best), (weight, big), key, by)))
+            claims.append(make_claim(f"a larger gamma hurts: {best:g} > {big:g}", paired_effect(rows, (weight, best), (weight, big), key, by)))
     return claims
 
 

@@ -19,12 +19,11 @@ concentration*:
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .ablation import judge, paired_effect
+from .ablation import make_claim, paired_effect, seed_stats
 from .checks import RIEInputError
 from .inference import as_float_images, extract
 from .synth import PARTS, boxes_to_masks
@@ -207,14 +206,6 @@ def claims(rows: list[dict], ours: str, rivals, hard_group: str = "hard", all_gr
     probes (concentration - 1) and follow each face's own parts (concentration - its average-map
     control); then ``ours`` against each rival, paired by seed, on all probes and on the hardest
     (obscure) ones."""
-    def claim(text, effect):
-        mean, sd, n = effect
-        return {"claim": text, "effect": mean, "spread": sd, "n": n, "unit": "x", "verdict": judge(mean, sd)}
-
-    def stats(values):
-        d = np.asarray(values, dtype=float)
-        return float(d.mean()), float(d.std(ddof=1)) if len(d) > 1 else float("nan"), len(d)
-
     def group(g):
         return [r for r in rows if r["group"] == g]
 
@@ -223,14 +214,16 @@ def claims(rows: list[dict], ours: str, rivals, hard_group: str = "hard", all_gr
         top = max(r["resolution"] for r in ladder)
         for method in dict.fromkeys(r["method"] for r in ladder):
             sharp = [r["concentration"] - 1 for r in ladder if r["method"] == method and r["resolution"] == top]
-            out.append(claim(f"{method}: maps favour eyes/nose/mouth on {top} px ladder faces (positive control)", stats(sharp)))
+            out.append(make_claim(f"{method}: maps favour eyes/nose/mouth on {top} px ladder faces (positive control)",
+                                  seed_stats(sharp), unit="x"))
     for method in dict.fromkeys(r["method"] for r in rows):
         mine = [r for r in group(all_group) if r["method"] == method]
-        out.append(claim(f"{method}: maps favour eyes/nose/mouth (concentration > 1)", stats([r["concentration"] - 1 for r in mine])))
-        out.append(claim(f"{method}: maps follow each face's parts (beat its average map)",
-                         stats([r["concentration"] - r["control"] for r in mine])))
+        out.append(make_claim(f"{method}: maps favour eyes/nose/mouth (concentration > 1)",
+                              seed_stats([r["concentration"] - 1 for r in mine]), unit="x"))
+        out.append(make_claim(f"{method}: maps follow each face's parts (beat its average map)",
+                              seed_stats([r["concentration"] - r["control"] for r in mine]), unit="x"))
     for g in (all_group, hard_group):
         for rival in rivals:
-            out.append(claim(f"{ours} lands more on eyes/nose/mouth than {rival} ({g} probes)",
-                             paired_effect(group(g), ours, rival, "concentration")))
+            out.append(make_claim(f"{ours} lands more on eyes/nose/mouth than {rival} ({g} probes)",
+                                  paired_effect(group(g), ours, rival, "concentration"), unit="x"))
     return out

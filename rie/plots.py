@@ -29,18 +29,24 @@ def loss_curves(history: list[dict], terms=("total", "cls", "l1", "id", "mse"), 
     return fig
 
 
+def _to_rgb(images):
+    """(N, 3, H, W) uint8 or [-1, 1] float -> (N, H, W, 3) uint8 numpy, for imshow."""
+    images = images.detach().cpu()
+    if images.is_floating_point():
+        images = ((images.clamp(-1, 1) + 1) * 127.5).round().byte()
+    return images.permute(0, 2, 3, 1).numpy()
+
+
 def image_grid(images, titles=None, ncols: int = 8, size: float = 1.1, suptitle: str | None = None):
     """A grid of (N, 3, H, W) uint8 or [-1, 1] float images."""
-    images = images.detach().cpu()
-    if images.dtype != np.uint8 and images.is_floating_point():
-        images = ((images.clamp(-1, 1) + 1) * 127.5).round().byte()
-    n = len(images)
+    rgb = _to_rgb(images)
+    n = len(rgb)
     nrows = max(1, int(np.ceil(n / ncols)))
     fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * (1.25 if titles else 1.0)))
     for i, ax in enumerate(np.atleast_1d(axes).flat):
         ax.axis("off")
         if i < n:
-            ax.imshow(images[i].permute(1, 2, 0).numpy(), interpolation="nearest")
+            ax.imshow(rgb[i], interpolation="nearest")
             if titles is not None:
                 ax.set_title(titles[i], fontsize=7)
     if suptitle:
@@ -225,13 +231,6 @@ def weight_sweep(summary: dict, chosen: dict | None = None, ylabel: str = "rank-
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
-
-
-def _to_rgb(images):
-    images = images.detach().cpu()
-    if images.is_floating_point():
-        images = ((images.clamp(-1, 1) + 1) * 127.5).round().byte()
-    return images.permute(0, 2, 3, 1).numpy()
 
 
 def cam_overlays(images, cams: dict, boxes=None, titles=None, first: int = 0, count: int | None = None,
