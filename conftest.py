@@ -1,7 +1,7 @@
 """pytest set-up shared by tests/ and the nbval run over notebooks/.
 
 Kernels started by nbval inherit this environment: the
-notebooks' interactive cells draw their static figure (see ``rie.widgets``).
+notebooks' interactive cells draw their static figure (see ``rie.plots.widgets``).
 """
 
 import os

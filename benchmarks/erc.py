@@ -4,7 +4,7 @@
 [0, 1] (rounded to 3 decimals, so quality ties occur as they do with real quality
 scores), pair quality = min of two image qualities, mated scores rising with quality.
 20 reject levels (0, 0.05, ..., 0.95), FMR 1e-3 and 1e-4, both styles. Times the fast
-``rie.metrics.erc`` (target: both styles together in at most 1 s) against ``erc_naive``
+``rie.evaluation.metrics.erc`` (target: both styles together in at most 1 s) against ``erc_naive``
 (filter, re-sort and re-threshold at every level) in the same run, and checks that they
 agree exactly.
 
@@ -18,8 +18,9 @@ import argparse
 import time
 
 import numpy as np
+from erc_oracle import erc_naive
 
-from rie.metrics import erc, erc_naive
+from rie.evaluation.metrics import erc
 
 TARGET_SECONDS = 1.0
 STYLES = ("recompute", "fixed")

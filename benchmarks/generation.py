@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from rie import synth
+from rie.data import synth
 
 
 def measure(n: int, image_size: int, tier_mix: tuple[str, ...], repeats: int, chunk: int) -> float:

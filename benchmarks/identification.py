@@ -2,7 +2,7 @@
 
 Default sizes are TinyFace's: 3,728 probes, 4,443 gallery images, 153,428 distractors,
 512-d float32 random unit vectors (seeded). Targets on the project's 2-core CPU:
-* the whole ``rie.metrics.cmc`` call in at most 15 s;
+* the whole ``rie.evaluation.metrics.cmc`` call in at most 15 s;
 * its matmul rate (2*P*G*D flops over the whole call) at least 0.7 of a bare chunked
   ``torch.matmul`` of the same size measured in the same run (the ratio is what to read
   when the machine is shared: both sides see the same load).
@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from rie.metrics import DEFAULT_CHUNK, cmc
+from rie.evaluation.metrics import DEFAULT_CHUNK, cmc
 
 TARGET_SECONDS = 15.0
 TARGET_RATIO = 0.7

@@ -15,9 +15,9 @@ import time
 
 import torch
 
-from rie.losses import RIELoss, RIELossConfig
-from rie.ri import ui_center
-from rie.train import TrainConfig, build, compute_loss
+from rie.method.losses import RIELoss, RIELossConfig
+from rie.method.ri import ui_center
+from rie.training.train import TrainConfig, build, compute_loss
 
 TARGET = 1.15
 

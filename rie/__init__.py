@@ -1,6 +1,6 @@
 """rie: Recognizability Embedding Enhancement (Chai et al., CVPR 2023).
 
-Import the submodules you need (``rie.ri``, ``rie.losses``, ``rie.heads``, ...);
+Import the submodules you need (``rie.method.ri``, ``rie.method.losses``, ``rie.method.heads``, ...);
 importing ``rie`` itself does nothing else.
 """
 

@@ -3,7 +3,8 @@ import math
 import pytest
 import torch
 
-from rie import ablation
+from rie.evaluation import verdicts
+from rie.experiments import training_and_ablation as ablation
 
 
 def test_every_paper_row_has_a_method():
@@ -23,7 +24,7 @@ def test_method_configs_switch_the_right_terms():
 
 def test_summarise_mean_and_sample_std():
     rows = [{"method": "a", "r1 w/o dis": 1.0}, {"method": "a", "r1 w/o dis": 3.0}, {"method": "b", "r1 w/o dis": 5.0}]
-    s = ablation.summarise(rows)
+    s = verdicts.summarise(rows)
     assert s["a"] == (2.0, pytest.approx(math.sqrt(2)), 2)
     assert s["b"][0] == 5.0 and math.isnan(s["b"][1])
     assert list(s) == ["a", "b"]
@@ -34,7 +35,7 @@ def _rows(means: dict, noise=(0.0, 0.1, -0.1), key="r1 w/o dis"):
 
 
 def test_unknown_method_and_bad_sweep_weight_are_clear_errors():
-    from rie.checks import RIEInputError
+    from rie.common.checks import RIEInputError
 
     with pytest.raises(RIEInputError, match="unknown method"):
         ablation.method_config("SphereFace", "default", 0)
@@ -55,19 +56,19 @@ def test_sweep_config_changes_one_weight_and_shares_the_paper_point():
 def test_paired_effect_pairs_by_seed():
     rows = [{"method": "a", "seed": s, "x": v} for s, v in [(0, 1.0), (1, 5.0), (2, 3.0)]]
     rows += [{"method": "b", "seed": s, "x": v} for s, v in [(2, 2.0), (0, 0.0), (1, 4.0), (7, 100.0)]]
-    mean, sd, n = ablation.paired_effect(rows, "a", "b", "x")
+    mean, sd, n = verdicts.paired_effect(rows, "a", "b", "x")
     assert (mean, sd, n) == (1.0, 0.0, 3)  # seed 7 has no partner; the seeds' large spread cancels
     with pytest.raises(Exception, match="no rows"):
-        ablation.paired_effect(rows, "a", "c", "x")
+        verdicts.paired_effect(rows, "a", "c", "x")
 
 
 def test_judge_rule():
-    assert ablation.judge(1.0, 0.5) == "holds"
-    assert ablation.judge(0.3, 0.5) == "within spread"
-    assert ablation.judge(-0.3, 0.5) == "within spread"
-    assert ablation.judge(-1.0, 0.5) == "reversed"
-    assert ablation.judge(1.0, float("nan")) == "no seed spread"
-    assert ablation.judge(float("nan"), 0.5) == "undefined"
+    assert verdicts.judge(1.0, 0.5) == "holds"
+    assert verdicts.judge(0.3, 0.5) == "within spread"
+    assert verdicts.judge(-0.3, 0.5) == "within spread"
+    assert verdicts.judge(-1.0, 0.5) == "reversed"
+    assert verdicts.judge(1.0, float("nan")) == "no seed spread"
+    assert verdicts.judge(float("nan"), 0.5) == "undefined"
 
 
 def test_table4_claims_follow_the_numbers():
@@ -105,7 +106,7 @@ def test_sweep_claims():
     assert claims["alpha > 10 hurts: 5 > 20"] == "holds"
     assert claims["beta = 2 is the best swept value: 2 > 5 (best other)"] == "reversed"
     assert claims["a larger gamma hurts: 1 > 5"] == "holds"
-    summary = ablation.summarise(rows, by=("weight", "value"))
+    summary = verdicts.summarise(rows, by=("weight", "value"))
     assert summary[("alpha", 20.0)][0] == pytest.approx(45.0)
 
 
@@ -117,7 +118,7 @@ def test_protocol_claims_and_tables():
     assert [c["verdict"] for c in claims] == ["holds", "reversed"]
     text = ablation.table(rows, ["r1 w/ dis", "TPR@FAR=0.1"], paper={"Ours (all)": 71.915})
     assert "23.00 ± 1.00" in text and "71.92" in text and text.count("\n") == 3
-    assert "HOLDS" in ablation.claims_text(claims) and "REVERSED" in ablation.claims_text(claims)
+    assert "HOLDS" in verdicts.claims_text(claims) and "REVERSED" in verdicts.claims_text(claims)
 
 
 def test_gains_and_comparison_table():
@@ -136,7 +137,7 @@ def test_table_groups_by_several_columns():
     assert "alpha 5" in text and "55.50 ± 0.71" in text
     assert "55.500 ± 0.707" in ablation.table(rows, ["r1 w/o dis"], by=("weight", "value"), digits=3)
     claim = {"verdict": "holds", "claim": "c", "effect": 0.0412, "spread": 0.0049, "n": 3, "unit": "x"}
-    assert ablation.claims_text([claim], digits=3) == "HOLDS           c: +0.041 x (seed spread 0.005, n = 3)"
+    assert verdicts.claims_text([claim], digits=3) == "HOLDS           c: +0.041 x (seed spread 0.005, n = 3)"
 
 
 def test_all_protocols_columns_on_a_separable_world():

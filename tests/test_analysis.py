@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from rie.analysis import (
+from rie.common.checks import RIEInputError
+from rie.evaluation.analysis import (
     BIMODAL_THRESHOLD,
     auroc,
     bimodality_coefficient,
@@ -9,7 +10,6 @@ from rie.analysis import (
     spearman,
     two_gaussian_mixture,
 )
-from rie.checks import RIEInputError
 
 
 def test_bimodality_coefficient_hand_value():

@@ -1,8 +1,13 @@
 import pytest
 import torch
 
-from rie.attention import ChannelAttention, PerceptibilityAttention, PerceptibilityRegression, SpatialAttention
-from rie.checks import RIEInputError
+from rie.common.checks import RIEInputError
+from rie.method.attention import (
+    ChannelAttention,
+    PerceptibilityAttention,
+    PerceptibilityRegression,
+    SpatialAttention,
+)
 
 
 def test_regression_is_dropout_then_linear_on_the_flattened_map():
@@ -52,7 +57,7 @@ def test_wrong_feature_map_is_named(shape):
 
 
 def test_fast_dropout_keeps_the_expectation_and_is_off_in_eval():
-    from rie.attention import FastDropout
+    from rie.method.attention import FastDropout
 
     torch.manual_seed(0)
     drop = FastDropout(0.4)

@@ -5,8 +5,16 @@ import io
 import pytest
 import torch
 
-from rie.backbones import BACKBONES, IResNet, MobileFaceNet, SmallFaceNet, iresnet18, iresnet50, make_backbone
-from rie.checks import RIEInputError
+from rie.common.checks import RIEInputError
+from rie.method.backbones import (
+    BACKBONES,
+    IResNet,
+    MobileFaceNet,
+    SmallFaceNet,
+    iresnet18,
+    iresnet50,
+    make_backbone,
+)
 
 # (name, kwargs, batch, expected feature map (C, H, W), embedding size)
 CASES = [

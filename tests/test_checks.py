@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from rie.checks import RIEInputError, check_embeddings, check_labels, check_same_shape, check_tensor
+from rie.common.checks import RIEInputError, check_embeddings, check_labels, check_same_shape, check_tensor
 
 
 def test_valid_input_passes_through():

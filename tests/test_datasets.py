@@ -9,8 +9,8 @@ from PIL import Image
 from scipy.io import savemat
 from torch.utils.data import DataLoader
 
-from rie.checks import RIEInputError
-from rie.datasets import (
+from rie.common.checks import RIEInputError
+from rie.data.datasets import (
     FaceFolderSet,
     check_disjoint,
     load_image_folder,

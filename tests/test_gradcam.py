@@ -4,10 +4,10 @@ import pytest
 import torch
 from torch import nn
 
-from rie import gradcam
-from rie.backbones import make_backbone
-from rie.checks import RIEInputError
-from rie.model import RIEModel
+from rie.common.checks import RIEInputError
+from rie.experiments import grad_cam as gradcam
+from rie.method.backbones import make_backbone
+from rie.method.model import RIEModel
 
 
 class PatchModel(nn.Module):
@@ -81,7 +81,7 @@ def test_real_backbone_restores_mode_and_matches_image_size():
 
 
 def test_ladder_rows_one_per_model_and_rung():
-    from rie.protocols import ladder_images
+    from rie.evaluation.protocols import ladder_images
 
     ladder = ladder_images(n_identities=3, per_id=2, resolutions=(16, 8), image_size=16, seed=0, with_boxes=True)
     rows = gradcam.ladder_rows({("patch", 0): PatchModel(size=16)}, ladder)

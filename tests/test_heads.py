@@ -11,8 +11,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rie.checks import RIEInputError
-from rie.heads import (
+from rie.common.checks import RIEInputError
+from rie.method.heads import (
     HEADS,
     AdaFace,
     ArcFace,

@@ -4,8 +4,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from rie.checks import RIEInputError
-from rie.losses import (
+from rie.common.checks import RIEInputError
+from rie.method.losses import (
     DEFAULT_TAU,
     RIELoss,
     RIELossConfig,
@@ -15,7 +15,7 @@ from rie.losses import (
     ri_regression_loss,
     ui_statistics,
 )
-from rie.ri import project_away, recognizability_index
+from rie.method.ri import project_away, recognizability_index
 
 
 def test_smooth_l1_both_branches_by_hand():

@@ -9,13 +9,13 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from erc_oracle import erc_naive
 
-from rie import metrics
-from rie.checks import RIEInputError
-from rie.metrics import (
+from rie.common.checks import RIEInputError
+from rie.evaluation import metrics
+from rie.evaluation.metrics import (
     cmc,
     erc,
-    erc_naive,
     match_ranks,
     pair_quality,
     pair_scores,

@@ -5,7 +5,6 @@ compares their outputs; this module checks the rest.
 """
 
 import json
-import os
 
 import pytest
 
@@ -27,6 +26,8 @@ def test_committed_as_a_report(path):
     code = _code_cells(path)
     assert "parameters" in code[0]["metadata"].get("tags", []), "first code cell must be tagged 'parameters'"
     assert "PROFILE" in "".join(code[0]["source"]), "the parameters cell holds the profile"
+    injected = [c for c in code if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert not injected, "holds papermill's injected cell: it would override a student's edit of the parameters cell"
     outputs = [o for c in code for o in c.get("outputs", [])]
     assert outputs, "committed without outputs"
     assert not [o for o in outputs if o["output_type"] == "error"], "holds an error output"

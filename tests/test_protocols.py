@@ -1,7 +1,7 @@
 import torch
 from helpers import FlattenModel, PixelModel, fake_world, one_hot_images
 
-from rie import protocols
+from rie.evaluation import protocols
 
 
 def test_ladder_images_shapes_and_monotone_difficulty():

@@ -4,8 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from rie.checks import RIEInputError
-from rie.quality import CRFIQAHead, certainty_ratio, crfiqa_loss, ers, feature_norm
+from rie.common.checks import RIEInputError
+from rie.evaluation.quality import ers, feature_norm
+from rie.method.crfiqa import CRFIQAHead, certainty_ratio, crfiqa_loss
 
 S = 1 / math.sqrt(2)
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 from helpers import PixelModel
 
-from rie import quality_study
+from rie.experiments import quality_and_erc as quality_study
 
 
 def test_normalise_and_skewness():

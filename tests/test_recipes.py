@@ -1,7 +1,7 @@
 import pytest
 
-from rie.checks import RIEInputError
-from rie.recipes import finetune_config, pretrain_config
+from rie.common.checks import RIEInputError
+from rie.training.recipes import finetune_config, pretrain_config
 
 
 def test_pretrain_is_arcface_alone():

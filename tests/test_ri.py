@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from rie.checks import RIEInputError
-from rie.ri import (
+from rie.common.checks import RIEInputError
+from rie.method.ri import (
     UICenter,
     intra_inter_proximity,
     project_away,

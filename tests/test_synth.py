@@ -6,9 +6,9 @@ import warnings
 import pytest
 import torch
 
-from rie import synth
-from rie.checks import RIEInputError
-from rie.synth import FaceSet, WorldConfig, build_world, render, sample_identities, sample_nuisance
+from rie.common.checks import RIEInputError
+from rie.data import synth
+from rie.data.synth import FaceSet, WorldConfig, build_world, render, sample_identities, sample_nuisance
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The 2-D toy experiment of Fig. 4 (rie.toy): metrics on hand cases, the data split, a tiny loop."""
+"""The 2-D toy experiment of Fig. 4 (rie.experiments.toy_embedding): metrics on hand cases, the data split, a tiny loop."""
 
 import math
 
@@ -6,8 +6,8 @@ import matplotlib
 import pytest
 import torch
 
-from rie import toy
-from rie.checks import RIEInputError
+from rie.common.checks import RIEInputError
+from rie.experiments import toy_embedding as toy
 
 matplotlib.use("Agg")
 
@@ -116,7 +116,7 @@ def test_toy_data_hard_easy_split():
 
 
 def test_hard_identities_are_rendered_low_resolution():
-    from rie.synth import render, sample_identities, sample_nuisance
+    from rie.data.synth import render, sample_identities, sample_nuisance
 
     tier = toy.hard_tier(8)
     assert tier.resolution == (8, 8)

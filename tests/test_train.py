@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from rie.checks import RIEInputError
-from rie.train import TrainConfig, TrainingDivergedError, cache_key, fit, load_trained, train_or_load
-import rie.train as train_module
+import rie.training.train as train_module
+from rie.common.checks import RIEInputError
+from rie.training.train import TrainConfig, TrainingDivergedError, cache_key, fit, load_trained, train_or_load
 
 
 def _data(n_classes=4, per_class=24, size=32, seed=0):

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import torch
 
-from rie.utils import atomic_write, config_hash, save_json, seed_everything
+from rie.common.utils import atomic_write, config_hash, save_json, seed_everything
 
 
 def test_seed_everything_repeats_draws():

@@ -1,7 +1,7 @@
 import ipywidgets
 import matplotlib.pyplot as plt
 
-from rie import widgets
+from rie.plots import widgets
 
 
 def test_headless_draws_once_with_defaults(monkeypatch):

@@ -35,13 +35,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .checks import RIEInputError
-from .inference import extract
-from .losses import DEFAULT_TAU, RIELossConfig
-from .protocols import unlabelled_faces
-from .ri import ui_center
-from .synth import TIERS, TierConfig, render, sample_identities, sample_nuisance
-from .train import TrainConfig, TrainResult, fit, train_or_load
+from ..common.checks import RIEInputError
+from ..data.synth import TIERS, TierConfig, render, sample_identities, sample_nuisance
+from ..evaluation.inference import extract
+from ..evaluation.protocols import unlabelled_faces
+from ..method.losses import DEFAULT_TAU, RIELossConfig
+from ..method.ri import ui_center
+from ..training.train import TrainConfig, TrainResult, fit, train_or_load
 
 NUM_IDS = 8
 HARD_IDS = (1, 4, 6)
@@ -419,7 +419,7 @@ def angle_figure(embedded: dict):
 
 def data_figure(data: ToyData, per_id: int = 4, n_ui: int = 8):
     """One column per identity (hard ones ticked), ``per_id`` training photos each, then a row of UI faces."""
-    from .plots import image_grid
+    from ..plots.figures import image_grid
 
     per_id = min(per_id, int((data.train_labels == 0).sum()))
     cols = [data.train_images[data.train_labels == c][:per_id] for c in range(NUM_IDS)]

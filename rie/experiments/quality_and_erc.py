@@ -9,14 +9,15 @@ which pairs are rejected first.
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from scipy import stats
 
-from .inference import extract
-from .metrics import erc, pair_quality, pair_scores, sample_pairs
-from .quality import crfiqa_score, ers, feature_norm, learned_ri
-from .ri import ui_center
+from ..evaluation.inference import extract
+from ..evaluation.metrics import erc, pair_quality, pair_scores, sample_pairs
+from ..evaluation.quality import crfiqa_score, ers, feature_norm, learned_ri
+from ..method.ri import ui_center
 
 SCORES = ("RI (ours)", "CR-FIQA", "MagFace norm", "AdaFace norm", "ERS")
 
@@ -61,3 +62,32 @@ def erc_table(recognition_model, images, labels, scores: dict, n_mated: int, n_n
             rows.append({"score": name, "style": style, **{f"area@{f:g}": result.area[f] for f in fmrs},
                          **{f"pauc@{f:g}": result.pauc[f] for f in fmrs}})
     return curves, rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures
+# ---------------------------------------------------------------------------------------------
+
+
+def score_distributions(normalised: dict, skews: dict, title: str = "normalised quality scores (Fig. 6)"):
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    bins = np.linspace(0, 1, 41)
+    for name, s in normalised.items():
+        ax.hist(s, bins=bins, histtype="step", lw=1.5, density=True, label=f"{name} (skew {skews[name]:+.2f})")
+    ax.set(xlabel="score, min-max normalised", ylabel="density", title=title)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def erc_curves(curves: dict, fmr: float, style: str, title: str):
+    """FNMR at a fixed FMR against the fraction of pairs rejected, one line per quality score."""
+    fig, ax = plt.subplots(figsize=(5.2, 3.4))
+    for (name, s), result in curves.items():
+        if s == style:
+            ax.plot(result.reject_fractions, result.fnmr[fmr], marker=".", label=f"{name} (area {result.area[fmr]:.3f})")
+    ax.set(xlabel="fraction of pairs rejected (lowest quality first)", ylabel=f"FNMR @ FMR {fmr:g}",
+           title=f"{title}\n{style} threshold")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

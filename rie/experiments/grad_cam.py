@@ -19,14 +19,17 @@ concentration*:
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .ablation import make_claim, paired_effect, seed_stats
-from .checks import RIEInputError
-from .inference import as_float_images, extract
-from .synth import PARTS, boxes_to_masks
+from ..common.checks import RIEInputError
+from ..data.synth import PARTS, boxes_to_masks
+from ..evaluation.inference import as_float_images, extract
+from ..evaluation.verdicts import make_claim, paired_effect, seed_stats
+from ..plots.figures import to_rgb
 
 
 class SimilarityToTemplate:
@@ -53,7 +56,7 @@ class _Embedder(nn.Module):
 def _backbone(model: nn.Module) -> nn.Module:
     backbone = getattr(model, "backbone", model)  # an RIEModel or a bare backbone
     if not hasattr(backbone, "target_layer"):
-        raise RIEInputError(f"{type(model).__name__} has no backbone with a target_layer (see rie.backbones)")
+        raise RIEInputError(f"{type(model).__name__} has no backbone with a target_layer (see rie.method.backbones)")
     return backbone
 
 
@@ -177,7 +180,7 @@ def _nanmean(x: torch.Tensor) -> float:
 
 
 def concentration_rows(cams: dict, masks: torch.Tensor, groups: dict, parts=PARTS) -> list[dict]:
-    """One row per (method, seed, group) for ``rie.ablation``'s summaries and paired effects.
+    """One row per (method, seed, group) for ``rie.experiments.training_and_ablation``'s summaries and paired effects.
 
     ``cams[(method, seed)]`` are (N, H, W) maps of the same N images; ``masks`` (N, K, H, W) their
     part masks; ``groups[name]`` an (N,) boolean selection (e.g. a quality tier). Columns: the mean
@@ -227,3 +230,108 @@ def claims(rows: list[dict], ours: str, rivals, hard_group: str = "hard", all_gr
             out.append(make_claim(f"{ours} lands more on eyes/nose/mouth than {rival} ({g} probes)",
                                   paired_effect(group(g), ours, rival, "concentration"), unit="x"))
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures
+# ---------------------------------------------------------------------------------------------
+
+
+def cam_overlays(images, cams: dict, boxes=None, titles=None, first: int = 0, count: int | None = None,
+                 alpha: float = 0.5, title: str = "Grad-CAM of the match to the identity's template (Fig. 5)"):
+    """One row per image: the image (part boxes outlined), then each model's map over it.
+
+    ``cams[name]`` is (N, H, W) in [0, 1]; ``boxes`` (N, K, 4) pixel boxes (x0, y0, x1, y1);
+    rows ``first`` to ``first + count`` are drawn (all by default)."""
+    rows = slice(first, None if count is None else first + count)
+    images, boxes = images[rows], None if boxes is None else boxes[rows]
+    titles = None if titles is None else list(titles)[rows]
+    cams = {name: c[rows] for name, c in cams.items()}
+    rgb = to_rgb(images)
+    names = list(cams)
+    n, size = len(rgb), rgb.shape[1]
+    fig, axes = plt.subplots(n, len(names) + 1, figsize=(1.35 * (len(names) + 1), 1.35 * n), squeeze=False)
+    for i in range(n):
+        axes[i, 0].imshow(rgb[i], interpolation="nearest")
+        if boxes is not None:
+            for x0, y0, x1, y1 in boxes[i].tolist():
+                # pixel centres sit at k + 0.5; imshow puts pixel k at [k - 0.5, k + 0.5]
+                axes[i, 0].add_patch(plt.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, ec="lime", lw=0.8))
+        if titles is not None:
+            axes[i, 0].set_ylabel(titles[i], fontsize=7)
+        for j, name in enumerate(names, start=1):
+            axes[i, j].imshow(rgb[i], interpolation="nearest")
+            axes[i, j].imshow(np.asarray(cams[name][i]), cmap="jet", alpha=alpha, vmin=0, vmax=1, extent=(-0.5, size - 0.5, size - 0.5, -0.5))
+            if i == 0:
+                axes[i, j].set_title(name, fontsize=8)
+        for ax in axes[i]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[0, 0].set_title("image + parts", fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def mean_maps(cams: dict, part_masks=None, title: str = "average Grad-CAM map over the probes"):
+    """Each model's average map, on one colour scale (0 to the largest average); ``part_masks``
+    (N, K, H, W): white contour where the parts lie in at least half of the images."""
+    names = list(cams)
+    means = {name: np.asarray(cams[name]).mean(0) for name in names}
+    vmax = max(float(m.max()) for m in means.values()) or 1.0
+    fig, axes = plt.subplots(1, len(names), figsize=(2.2 * len(names) + 0.6, 2.4), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        im = ax.imshow(means[name], cmap="jet", vmin=0, vmax=vmax)
+        if part_masks is not None:
+            ax.contour(part_masks.any(1).float().mean(0).numpy(), levels=[0.5], colors="white", linewidths=0.8)
+        ax.set_title(name, fontsize=8)
+        ax.axis("off")
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="mean map")
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def concentration_plot(summary: dict, control: dict | None = None, ylabel: str = "part concentration",
+                       title: str = "how much of the map lands on eyes, nose and mouth"):
+    """``summary[group][model] = (mean, std)`` over seeds, one marker per model and group (1, dashed =
+    no preference for the parts); ``control[group][model]`` (same shape) as hollow markers: the
+    model's average map scored on every image."""
+    groups = list(summary)
+    models = list(dict.fromkeys(m for g in groups for m in summary[g]))
+    step = 0.6 / max(len(models) - 1, 1)
+    fig, ax = plt.subplots(figsize=(3.8 + 1.6 * len(groups), 3.2))
+    x = np.arange(len(groups))
+    for k, m in enumerate(models):
+        xs = x - 0.3 + step * k
+        mean = [summary[g][m][0] for g in groups]
+        sd = np.nan_to_num([summary[g][m][1] for g in groups])
+        line = ax.errorbar(xs, mean, yerr=sd, fmt="o", ms=5, capsize=3, label=m)
+        if control:
+            ax.scatter(xs, [control[g][m][0] for g in groups], marker="o", s=30, facecolors="none",
+                       edgecolors=line[0].get_color(), label="hollow: the model's average map (control)" if k == 0 else None)
+    ax.axhline(1, color="grey", lw=0.8, ls="--")
+    ax.set_xticks(x, groups)
+    ax.set_xlim(-0.6, len(groups) - 0.4)
+    ax.set(ylabel=ylabel, title=title)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    return fig
+
+
+def concentration_ladder(summary: dict, title: str = "part concentration as the sensor resolution falls"):
+    """``summary[(method, resolution)] = (mean, std, ...)`` over seeds: one line per method (1, dashed =
+    no preference for the parts)."""
+    methods = list(dict.fromkeys(m for m, _ in summary))
+    fig, ax = plt.subplots(figsize=(5.6, 3.3))
+    for k, m in enumerate(methods):
+        res = sorted((r for mm, r in summary if mm == m), reverse=True)
+        mean = [summary[(m, r)][0] for r in res]
+        sd = np.nan_to_num([summary[(m, r)][1] for r in res])
+        ax.errorbar(np.asarray(res) + 0.25 * (k - (len(methods) - 1) / 2), mean, yerr=sd, marker="o", ms=4, capsize=3, label=m)
+    ax.axhline(1, color="grey", lw=0.8, ls="--")
+    ax.invert_xaxis()
+    ax.set(xlabel="sensor resolution (px)", ylabel="part concentration", title=title)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

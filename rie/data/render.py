@@ -1,6 +1,6 @@
 """Vectorised drawing of procedural faces, and the camera that degrades them.
 
-This module holds the pixel work behind :mod:`rie.synth`; use that module's
+This module holds the pixel work behind :mod:`rie.data.synth`; use that module's
 ``render`` rather than these functions directly.
 
 Coordinates: every image lives on the square ``[-1, 1] x [-1, 1]`` (x to the

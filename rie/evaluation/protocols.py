@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
+from ..data.synth import TIERS, render, sample_identities, sample_nuisance
 from .inference import extract
 from .metrics import BucketResult, cmc, pair_scores, rank1_by_bucket, sample_pairs, tpir_at_fpir, tpr_at_far
-from .synth import TIERS, render, sample_identities, sample_nuisance
 
 RANKS = (1, 5, 20)
 FARS = (0.3, 0.1, 0.01, 0.001)  # SurvFace verification

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from .attention import PerceptibilityAttention, PerceptibilityRegression
-from .quality import CRFIQAHead
+from .crfiqa import CRFIQAHead
 
 
 class RIEOutput(NamedTuple):
@@ -19,7 +19,7 @@ class RIEOutput(NamedTuple):
 
 
 class RIEModel(nn.Module):
-    """Wraps any ``rie.backbones`` backbone (``features``/``head``/``feature_channels``/``feature_hw``).
+    """Wraps any ``rie.method.backbones`` backbone (``features``/``head``/``feature_channels``/``feature_hw``).
 
     At deployment the embedding ``v`` is the face template and ``xi_hat`` the quality score;
     the attention branch and the UI centre are only needed for training.

@@ -1,8 +1,8 @@
 """Figures and tables that tour the synthetic face world (notebook 01).
 
 Every figure function returns a matplotlib Figure (display it with
-``rie.plots.show``); every table function returns a string. They render what
-they show with :func:`rie.synth.render`, so the pictures are exactly the data
+``rie.plots.figures.show``); every table function returns a string. They render what
+they show with :func:`rie.data.synth.render`, so the pictures are exactly the data
 the models see, at whatever size is asked for.
 """
 
@@ -12,8 +12,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from . import synth
-from .checks import RIEInputError
+from ..common.checks import RIEInputError
+from ..data import synth
 
 PART_COLOURS = ("#e41a1c", "#4daf4a", "#377eb8")  # eyes, nose, mouth
 ROLE_COLOURS = {"pretrain": "#1b9e77", "train": "#d95f02", "gallery": "#7570b3", "probe": "#e7298a",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .checks import RIEInputError
+from ..common.checks import RIEInputError
 
 
 def _check_fmap(fmap: torch.Tensor, channels: int, hw: tuple[int, int]) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from scipy import stats
 
-from .checks import RIEInputError
+from ..common.checks import RIEInputError
 
 BIMODAL_THRESHOLD = 5 / 9  # Sarle's coefficient of a uniform distribution; above it suggests bimodality
 

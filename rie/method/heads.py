@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checks import RIEInputError, check_embeddings, check_labels
+from ..common.checks import RIEInputError, check_embeddings, check_labels
 
 
 class HeadOutput(NamedTuple):

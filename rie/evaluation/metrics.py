@@ -36,7 +36,7 @@ from typing import Hashable, Sequence
 import numpy as np
 import torch
 
-from .checks import RIEInputError
+from ..common.checks import RIEInputError
 
 __all__ = [
     "normalize",
@@ -53,7 +53,6 @@ __all__ = [
     "pair_quality",
     "ERCResult",
     "erc",
-    "erc_naive",
 ]
 
 DEFAULT_CHUNK = 2048  # gallery columns per block: a 4k-probe block is then ~32 MB of float32 scores
@@ -736,7 +735,7 @@ def erc(
 
     Fast path: one sort by quality; the remaining set at each level is a suffix of that
     order, counted with suffix sums (fixed) or an O(n) selection of the suffix's non-mated
-    scores (recompute). :func:`erc_naive` is the straightforward oracle.
+    scores (recompute). The straightforward oracle is in the tests (``tests/erc_oracle.py``).
     """
     scores, is_mated, quality, fmrs, fractions = _erc_inputs(
         scores, is_mated, pair_quality, fmrs, reject_fractions, style, pauc_limit
@@ -794,55 +793,3 @@ def erc(
     return _areas(result)
 
 
-def erc_naive(
-    scores,
-    is_mated,
-    pair_quality,
-    fmrs: Sequence[float] = (1e-3, 1e-4),
-    reject_fractions=None,
-    style: str = "recompute",
-    pauc_limit: float = 0.2,
-) -> ERCResult:
-    """Same definitions as :func:`erc`, computed the straightforward way (the test oracle).
-
-    At every reject level: sort the qualities, find the cut quality, filter the pairs,
-    sort the remaining non-mated scores and read the threshold off the sorted list.
-    """
-    scores, is_mated, quality, fmrs, fractions = _erc_inputs(
-        scores, is_mated, pair_quality, fmrs, reject_fractions, style, pauc_limit
-    )
-    n = scores.size
-    levels = fractions.size
-    fnmr = {f: np.empty(levels) for f in fmrs}
-    thresholds = {f: np.empty(levels) for f in fmrs}
-    achieved = {f: np.empty(levels) for f in fmrs}
-    rejected, n_mated, n_nonmated = np.empty(levels), np.empty(levels, dtype=np.int64), np.empty(levels, dtype=np.int64)
-
-    def sorted_threshold(nonmated: np.ndarray, fmr: float) -> float:
-        desc = np.sort(nonmated)[::-1]
-        k = _floor_count(fmr, desc.size)
-        return _NEG_INF if k >= desc.size else float(desc[k])
-
-    for level, f in enumerate(fractions):
-        cut = np.sort(quality)[_floor_count(f, n)]
-        keep = quality >= cut
-        mated, nonmated = scores[keep & is_mated], scores[keep & ~is_mated]
-        rejected[level], n_mated[level], n_nonmated[level] = np.count_nonzero(~keep) / n, mated.size, nonmated.size
-        for fmr in fmrs:
-            t = sorted_threshold(scores[~is_mated] if style == "fixed" else nonmated, fmr)
-            thresholds[fmr][level] = t
-            fnmr[fmr][level] = (mated <= t).mean() if mated.size else np.nan
-            achieved[fmr][level] = (nonmated > t).mean() if nonmated.size else np.nan
-    result = ERCResult(
-        style=style,
-        fmrs=fmrs,
-        reject_fractions=fractions,
-        rejected_fractions=rejected,
-        n_mated=n_mated,
-        n_nonmated=n_nonmated,
-        fnmr=fnmr,
-        threshold=thresholds,
-        achieved_fmr=achieved,
-        pauc_limit=float(pauc_limit),
-    )
-    return _areas(result)

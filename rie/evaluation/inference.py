@@ -7,7 +7,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from .checks import RIEInputError
+from ..common.checks import RIEInputError
 
 
 class Extracted(NamedTuple):
@@ -28,7 +28,7 @@ def as_float_images(images: torch.Tensor) -> torch.Tensor:
 def extract(model: nn.Module, images: torch.Tensor, batch_size: int = 512, device=None) -> Extracted:
     """Embed ``images`` (uint8 or float, (N, 3, H, W)) in eval mode, batch by batch.
 
-    ``model`` is a ``rie.model.RIEModel`` (returns v and xi_hat) or a bare backbone (v only).
+    ``model`` is a ``rie.method.model.RIEModel`` (returns v and xi_hat) or a bare backbone (v only).
     """
     if len(images) == 0:
         raise RIEInputError("no images to embed")

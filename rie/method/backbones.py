@@ -28,7 +28,7 @@ from contextlib import nullcontext
 import torch
 from torch import nn
 
-from .checks import RIEInputError, check_tensor
+from ..common.checks import RIEInputError, check_tensor
 
 
 def _halve(size: int, times: int) -> int:

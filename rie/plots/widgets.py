@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from .plots import show
+from .figures import show
 
 
 def headless() -> bool:

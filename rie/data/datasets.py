@@ -88,7 +88,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension
 
-from .checks import RIEInputError
+from ..common.checks import RIEInputError
 
 # torchvision's list: .jpg .jpeg .png .ppm .bmp .pgm .tif .tiff .webp (ORL faces are .pgm)
 IMAGE_EXTENSIONS = IMG_EXTENSIONS

@@ -2,7 +2,7 @@
 
 No real face data can be downloaded here, so every dataset role of the paper is
 played by procedurally drawn faces, deterministic by seed (the drawing itself is
-in :mod:`rie.render`):
+in :mod:`rie.data.render`):
 
 ===============  =====================================  ===============================
 role             plays                                  images
@@ -19,7 +19,7 @@ All roles have disjoint identities (``params["identity"]`` is the global id).
 
 An *identity* is a vector of ``NUM_IDENTITY_PARAMS`` numbers in [0, 1] (face
 shape, skin, hair, eyes, brows, nose, mouth, ears, glasses, beard; see
-``rie.render.IDENTITY_PARAMS``). An *image* adds nuisance (pose, expression,
+``rie.data.render.IDENTITY_PARAMS``). An *image* adds nuisance (pose, expression,
 illumination, exposure and colour cast, background, clothes, occlusion, crop
 jitter) and camera degradation (sensor resolution, blur, noise, JPEG), all kept
 per image in ``params``.
@@ -54,10 +54,10 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
+from ..common.checks import RIEInputError
+from ..common.utils import atomic_write, config_hash, save_json
 from . import render as _render
-from .checks import RIEInputError
 from .render import IDENTITY_PARAMS, NUM_IDENTITY_PARAMS
-from .utils import atomic_write, config_hash, save_json
 
 GENERATOR_VERSION = 4  # bump when drawing changes: it is part of the cache key
 ROLES = ("pretrain", "train", "gallery", "probe", "distractor", "ui")
@@ -720,7 +720,7 @@ class FaceSet:
 
 class FaceDataset(Dataset):
     """``torch.utils.data.Dataset`` over a FaceSet: item i is ``(image in [-1, 1], label, i)``,
-    like the real-data loaders in :mod:`rie.datasets`."""
+    like the real-data loaders in :mod:`rie.data.datasets`."""
 
     def __init__(self, faces: FaceSet):
         self.faces = faces

@@ -2,7 +2,7 @@
 
     L_total = L_cls + alpha * L_L1 + beta * L_ID + gamma * L_MSE          (Eq. 10)
 
-``L_cls`` comes from a margin head (``rie.heads``; ArcFace in the paper).
+``L_cls`` comes from a margin head (``rie.method.heads``; ArcFace in the paper).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checks import RIEInputError, check_same_shape, check_tensor
+from ..common.checks import RIEInputError, check_same_shape, check_tensor
 from .ri import project_away, recognizability_index
 
 # Default tau: the ID loss asks for "a statistically significant deviation" of xi_hat from
@@ -109,7 +109,7 @@ class LossBreakdown(NamedTuple):
 
 
 class RIELoss(nn.Module):
-    """Eq. 10 on the outputs of a ``rie.model.RIEModel`` and a margin head.
+    """Eq. 10 on the outputs of a ``rie.method.model.RIEModel`` and a margin head.
 
     ``mu_ui``/``sigma_ui`` are buffers: 0 and 1 in the "standard" mode, set by
     ``set_ui_statistics`` (Eq. 6) in the "estimated" mode.

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checks import RIEInputError, check_embeddings, check_labels, check_tensor
+from ..common.checks import RIEInputError, check_embeddings, check_labels, check_tensor
 
 EPS_RI = 1e-7  # the paper's epsilon in Eq. 3
 
@@ -50,7 +50,7 @@ def check_ui_center(u: torch.Tensor, dim: int) -> torch.Tensor:
     if u.shape[0] != dim:
         raise RIEInputError(f"ui_center u has dimension {u.shape[0]} but the embeddings have dimension {dim}")
     if not torch.isclose(u.norm(), torch.tensor(1.0, dtype=u.dtype), atol=1e-4):
-        raise RIEInputError(f"ui_center u must be L2-normalised, got norm {float(u.norm()):.4f} (use rie.ri.ui_center)")
+        raise RIEInputError(f"ui_center u must be L2-normalised, got norm {float(u.norm()):.4f} (use rie.method.ri.ui_center)")
     return u
 
 

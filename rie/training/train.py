@@ -23,16 +23,15 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .backbones import make_backbone
-from .checks import RIEInputError
-from .heads import make_head
-from .inference import as_float_images, extract
-from .losses import RIELoss, RIELossConfig
-from .model import RIEModel
-from .quality import crfiqa_loss
-from .ri import UICenter, ui_center
-from .utils import atomic_write, config_hash, save_json, seed_everything
-
+from ..common.checks import RIEInputError
+from ..common.utils import atomic_write, config_hash, save_json, seed_everything
+from ..evaluation.inference import as_float_images, extract
+from ..method.backbones import make_backbone
+from ..method.crfiqa import crfiqa_loss
+from ..method.heads import make_head
+from ..method.losses import RIELoss, RIELossConfig
+from ..method.model import RIEModel
+from ..method.ri import UICenter, ui_center
 
 # Part of every cache key: bump it when a code change alters what training produces
 # (e.g. how dropout draws its mask), so that no stale model is loaded under a new meaning.

@@ -13,12 +13,22 @@ from __future__ import annotations
 import math
 from functools import partial
 
+import matplotlib.pyplot as plt
 import numpy as np
 
-from .checks import RIEInputError
-from .protocols import FARS, FPIRS, identification, open_set, rank1_by_resolution, resolution_ladder, verification
-from .recipes import finetune_config
-from .train import train_or_load
+from ..common.checks import RIEInputError
+from ..evaluation.protocols import (
+    FARS,
+    FPIRS,
+    identification,
+    open_set,
+    rank1_by_resolution,
+    resolution_ladder,
+    verification,
+)
+from ..evaluation.verdicts import judge, make_claim, paired_effect, per_seed, summarise
+from ..training.recipes import finetune_config
+from ..training.train import train_or_load
 
 # Rank-1 (%) on TinyFace without distractors, MobileFaceNet (the paper's Table 4), for reference.
 PAPER_TABLE4 = {
@@ -140,72 +150,9 @@ def protocols_evaluator(ladder=None, n_mated: int = 6000, n_nonmated: int = 5000
 # ---------------------------------------------------------------------------------------------
 
 
-def seed_stats(values) -> tuple[float, float, int]:
-    """(mean, sample std, n) of per-seed values; the std is NaN for one seed."""
-    v = np.asarray(values, dtype=float)
-    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float("nan"), len(v)
-
-
-def summarise(rows: list[dict], key: str = "r1 w/o dis", by: str = "method") -> dict:
-    """``{group: (mean, sample std, n_seeds)}`` of one column, in first-seen order of ``by``
-    (``by`` may be a tuple of columns, e.g. ``("weight", "value")``)."""
-    out: dict = {}
-    for r in rows:
-        if key not in r:
-            raise RIEInputError(f"column {key!r} not in the rows; columns: {sorted(r)}")
-        group = tuple(r[b] for b in by) if isinstance(by, tuple) else r[by]
-        out.setdefault(group, []).append(r[key])
-    return {g: seed_stats(v) for g, v in out.items()}
-
-
-def per_seed(rows: list[dict], key: str, by: str = "method") -> dict:
-    """``{group: {seed: value}}``."""
-    out: dict = {}
-    for r in rows:
-        group = tuple(r[b] for b in by) if isinstance(by, tuple) else r[by]
-        out.setdefault(group, {})[r["seed"]] = r[key]
-    return out
-
-
-def paired_effect(rows: list[dict], a, b, key: str = "r1 w/o dis", by: str = "method") -> tuple[float, float, int]:
-    """``a`` minus ``b`` on the seeds both have: (mean difference, sample std of the differences, n)."""
-    seeds = per_seed(rows, key, by)
-    for g in (a, b):
-        if g not in seeds:
-            raise RIEInputError(f"{g!r} has no rows; groups: {list(seeds)}")
-    common = sorted(set(seeds[a]) & set(seeds[b]))
-    if not common:
-        raise RIEInputError(f"{a!r} and {b!r} share no seed")
-    return seed_stats([seeds[a][s] - seeds[b][s] for s in common])
-
-
 def gains(rows: list[dict], key: str = "r1 w/o dis", reference: str = BASELINE) -> dict:
     """``{method: (mean, std)}`` of each method minus ``reference``, paired by seed (the reference itself: 0)."""
     return {m: paired_effect(rows, m, reference, key)[:2] for m in summarise(rows, key)}
-
-
-def judge(effect: float, spread: float) -> str:
-    """The verdict rule used by the notebooks: an effect counts when it exceeds its seed-to-seed spread.
-
-    "holds" if ``effect > spread``; "reversed" if ``effect < -spread``; otherwise "within spread"
-    (the sign alone is not evidence). Without a spread (one seed, or an undefined per-seed value):
-    "no seed spread"; an undefined effect (e.g. a correlation of constant values): "undefined".
-    """
-    if math.isnan(effect):
-        return "undefined"
-    if math.isnan(spread):
-        return "no seed spread"
-    if effect > spread:
-        return "holds"
-    if effect < -spread:
-        return "reversed"
-    return "within spread"
-
-
-def make_claim(claim: str, effect: tuple[float, float, int], unit: str = "pp") -> dict:
-    """One claim for ``claims_text``: ``effect`` = (mean, seed spread, n), judged by ``judge``."""
-    mean, sd, n = effect
-    return {"claim": claim, "effect": mean, "spread": sd, "n": n, "unit": unit, "verdict": judge(mean, sd)}
 
 
 def table4_claims(rows: list[dict], key: str = "r1 w/o dis", paper: dict = PAPER_TABLE4) -> list[dict]:
@@ -261,7 +208,7 @@ def sweep_claims(rows: list[dict], key: str = "r1 w/o dis", chosen: dict = PAPER
 
 
 def _spearman(a, b) -> float:
-    from .analysis import spearman
+    from ..evaluation.analysis import spearman
 
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if np.ptp(a) == 0 or np.ptp(b) == 0:  # constant: no ranking to correlate
@@ -304,9 +251,50 @@ def comparison_table(rows: list[dict], columns, a: str = OURS, b: str = BASELINE
     return "\n".join(lines)
 
 
-def claims_text(claims: list[dict], digits: int = 2) -> str:
-    lines = []
-    for c in claims:
-        lines.append(f"{c['verdict'].upper():15s} {c['claim']}: {c['effect']:+.{digits}f} {c['unit']} "
-                     f"(seed spread {c['spread']:.{digits}f}, n = {c['n']})")
-    return "\n".join(lines)
+# ---------------------------------------------------------------------------------------------
+# Figures
+# ---------------------------------------------------------------------------------------------
+
+
+def gains_over_baseline(gains: dict, paper_gains: dict | None = None, unit: str = "rank-1 (pp)",
+                        title: str = "change against the ArcFace baseline (Table 4)"):
+    """Horizontal bars: ``gains[method] = (mean, std)`` over seeds; the paper's gains as diamonds."""
+    names = list(gains)
+    y = np.arange(len(names))[::-1]
+    mean = np.array([gains[n][0] for n in names])
+    sd = np.array([gains[n][1] for n in names])
+    fig, ax = plt.subplots(figsize=(6.2, 0.32 * len(names) + 1.2))
+    ax.barh(y, mean, xerr=np.nan_to_num(sd), color=np.where(mean >= 0, "tab:blue", "tab:red"), alpha=0.7,
+            error_kw={"lw": 1, "capsize": 2}, label="this world: mean ± std over seeds")
+    if paper_gains:
+        py = [yi for yi, n in zip(y, names) if n in paper_gains]
+        ax.scatter([paper_gains[n] for n in names if n in paper_gains], py, marker="D", color="k", s=18, zorder=3,
+                   label="paper (TinyFace, MobileFaceNet)")
+    ax.axvline(0, color="grey", lw=0.8)
+    ax.set_yticks(y, names, fontsize=8)
+    ax.set(xlabel=f"difference in {unit}", title=title)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def weight_sweep(summary: dict, chosen: dict | None = None, ylabel: str = "rank-1 w/o distractors (%)",
+                 title: str = "Fig. 3: one loss weight at a time"):
+    """``summary[(weight, value)] = (mean, std, n)``: one panel per weight, the paper's choice marked."""
+    weights = list(dict.fromkeys(w for w, _ in summary))
+    fig, axes = plt.subplots(1, len(weights), figsize=(3.0 * len(weights), 2.9), sharey=True, squeeze=False)
+    for ax, w in zip(axes[0], weights):
+        values = sorted(v for ww, v in summary if ww == w)
+        m = [summary[(w, v)][0] for v in values]
+        s = np.nan_to_num([summary[(w, v)][1] for v in values])
+        ax.errorbar(values, m, yerr=s, marker="o", ms=4, capsize=3)
+        if chosen and w in chosen:
+            ax.axvline(chosen[w], color="grey", ls="--", lw=0.8, label=f"paper: {chosen[w]:g}")
+            ax.legend(fontsize=7)
+        ax.set(xscale="log", xlabel=w)
+        ax.set_xticks(values, [f"{v:g}" for v in values])
+        ax.minorticks_off()
+    axes[0][0].set_ylabel(ylabel)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

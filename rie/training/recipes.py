@@ -6,7 +6,7 @@ model" gets the very same cached model.
 
 from __future__ import annotations
 
-from .checks import RIEInputError
+from ..common.checks import RIEInputError
 from .train import TrainConfig
 
 PROFILES = ("smoke", "default", "paper")

@@ -1,0 +1,3 @@
+"""Layer 3, evaluation: inference, metrics, protocols, quality scores, statistics and the verdict rule.
+Imports the layers below it (common, method, data).
+"""
