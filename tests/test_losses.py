@@ -52,7 +52,31 @@ def test_ui_statistics_sample_std():
 
 
 def test_attention_loss_elementwise_mean():
-    assert attention_loss(torch.tensor([[1.0, 2.0]]), torch.zeros(1, 2)).item() == pytest.approx(2.5)
+    assert attention_loss(torch.tensor([[1.0, 2.0]]), torch.zeros(1, 2), "elementwise").item() == pytest.approx(2.5)
+
+
+def test_attention_loss_as_eq9_prints_it():
+    # (1/B) sum_i ||v'_i - v_attn_i||^2: rows sum to 5 and 25, their mean is 15
+    v_prime = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    assert attention_loss(v_prime, torch.zeros(2, 2), "paper").item() == pytest.approx(15.0)
+    with pytest.raises(RIEInputError, match="mse_reduction"):
+        attention_loss(v_prime, torch.zeros(2, 2), "sum")
+
+
+def test_coupled_regression_moves_xi_too():
+    xi_hat, xi = torch.tensor([1.0, 3.0], requires_grad=True), torch.tensor([2.0, 2.0], requires_grad=True)
+    ri_regression_loss(xi_hat, xi, coupled=True).backward()
+    assert torch.allclose(xi.grad, -xi_hat.grad) and xi.grad.abs().sum() > 0
+    xi.grad = None
+    ri_regression_loss(xi_hat, xi).backward()
+    assert xi.grad is None
+
+
+def test_loss_config_rejects_unknown_readings():
+    with pytest.raises(RIEInputError, match="xi_gradient"):
+        RIELossConfig(xi_gradient="both")
+    with pytest.raises(RIEInputError, match="mse_reduction"):
+        RIELossConfig(mse_reduction="mean")
 
 
 def _batch():
@@ -67,14 +91,17 @@ def _batch():
     return v, xi_hat, v_attn, head_output, labels, u
 
 
-def test_total_loss_is_eq_10():
+@pytest.mark.parametrize("xi_gradient", ["coupled", "target"])
+@pytest.mark.parametrize("mse_reduction", ["paper", "elementwise"])
+def test_total_loss_is_eq_10(xi_gradient, mse_reduction):
     v, xi_hat, v_attn, head_output, labels, u = _batch()
-    cfg = RIELossConfig(alpha=5, beta=2, gamma=1, tau=1.5)
+    cfg = RIELossConfig(alpha=5, beta=2, gamma=1, tau=1.5, xi_gradient=xi_gradient, mse_reduction=mse_reduction)
     out = RIELoss(cfg)(v, xi_hat, v_attn, head_output, labels, u)
     xi = recognizability_index(v, head_output.cos_theta, labels, u)
     l1 = ri_regression_loss(xi_hat, xi)
     l_id = torch.relu(1.5 - xi_hat).mean()
-    mse = ((project_away(v, u) - v_attn) ** 2).mean()
+    squares = (project_away(v, u) - v_attn) ** 2
+    mse = squares.sum(dim=1).mean() if mse_reduction == "paper" else squares.mean()
     assert out.total.item() == pytest.approx((1.25 + 5 * l1 + 2 * l_id + mse).item(), rel=1e-6)
     assert out.l1.item() == pytest.approx(l1.item()) and out.mse.item() == pytest.approx(mse.item())
     assert set(out.items()) == {"total", "cls", "l1", "id", "mse"}
@@ -127,7 +154,9 @@ def test_bad_input_is_named(call, message):
 def test_xi_target_is_clipped_only_when_asked():
     v, xi_hat, v_attn, head_output, labels, u = _batch()
     head_output.cos_theta[0, 0] = 1.0  # d_P = 0: xi = d_UI d_N / 1e-7
-    raw = RIELoss(RIELossConfig(xi_max=None))(v, xi_hat, v_attn, head_output, labels, u).xi
-    clipped = RIELoss(RIELossConfig(xi_max=100.0))(v, xi_hat, v_attn, head_output, labels, u).xi
+    raw_out = RIELoss(RIELossConfig(xi_max=None))(v, xi_hat, v_attn, head_output, labels, u)
+    clipped_out = RIELoss(RIELossConfig(xi_max=100.0))(v, xi_hat, v_attn, head_output, labels, u)
+    raw, clipped = raw_out.xi, clipped_out.xi
     assert raw[0] > 1e5 and clipped[0] == 100.0
+    assert raw_out.xi_clipped == 0 and clipped_out.xi_clipped == 1
     assert torch.equal(raw[1:].clamp(max=100.0), clipped[1:])

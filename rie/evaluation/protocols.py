@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..data.synth import TIERS, render, sample_identities, sample_nuisance
-from .inference import extract
+from .inference import embed
 from .metrics import BucketResult, cmc, pair_scores, rank1_by_bucket, sample_pairs, tpir_at_fpir, tpr_at_far
 
 RANKS = (1, 5, 20)
@@ -14,24 +14,27 @@ FPIRS = (0.3, 0.2, 0.1)  # SurvFace open-set identification
 LADDER = (32, 24, 20, 16, 12, 10, 8)  # sensor resolutions in pixels; 32 = the full model input
 
 
-def embed_test_split(model, world) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Embeddings of the probe, gallery and distractor roles."""
-    return tuple(extract(model, world[role].images).v for role in ("probe", "gallery", "distractor"))
+def embed_test_split(model, world, scoring: str = "v", u=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Scoring embeddings (``rie.evaluation.inference.SCORING``) of the probe, gallery and distractor roles.
+
+    Every protocol below takes ``scoring`` and ``u`` (the UI centre, for ``"v_prime"``) and passes them here.
+    """
+    return tuple(embed(model, world[role].images, scoring, u) for role in ("probe", "gallery", "distractor"))
 
 
-def identification(model, world, ranks=RANKS) -> dict:
+def identification(model, world, ranks=RANKS, scoring: str = "v", u=None) -> dict:
     """Closed-set rank-k identification on the test split, with and without distractors (TinyFace)."""
-    p, g, d = embed_test_split(model, world)
+    p, g, d = embed_test_split(model, world, scoring, u)
     pl, gl = world["probe"].labels, world["gallery"].labels
     return {"w/o dis": cmc(p, pl, g, gl, ranks), "w/ dis": cmc(p, pl, g, gl, ranks, distractor_emb=d)}
 
 
-def rank1_by_resolution(model, world, edges=(8, 12, 16, 20, 25)) -> dict:
+def rank1_by_resolution(model, world, edges=(8, 12, 16, 20, 25), scoring: str = "v", u=None) -> dict:
     """Rank-1 (with distractors) per probe-resolution bucket: the analogue of SCFace's per-distance table."""
     res = world["probe"].params["resolution_px"]
     names = [f"{lo}-{hi - 1} px" for lo, hi in zip(edges[:-1], edges[1:])]
     bucket = torch.bucketize(res, torch.tensor(edges[1:-1], dtype=res.dtype), right=True)
-    p, g, d = embed_test_split(model, world)
+    p, g, d = embed_test_split(model, world, scoring, u)
     found = rank1_by_bucket(p, world["probe"].labels, g, world["gallery"].labels, bucket.tolist(), distractor_emb=d)
     # integer keys sort by resolution; name them only afterwards ("8-11 px" sorts after "20-24 px")
     return BucketResult({names[b]: r for b, r in found.items()}, {names[b]: n for b, n in found.counts.items()})
@@ -48,16 +51,17 @@ def verification_pairs(world, n_mated: int, n_nonmated: int, seed: int = 0):
     return images, labels, pairs, is_mated
 
 
-def verification(model, world, n_mated: int = 6000, n_nonmated: int = 50000, fars=FARS, seed: int = 0) -> dict:
+def verification(model, world, n_mated: int = 6000, n_nonmated: int = 50000, fars=FARS, seed: int = 0,
+                 scoring: str = "v", u=None) -> dict:
     """TPR@FAR on pairs sampled from the test split (SurvFace's verification protocol, exact thresholds)."""
     images, _, pairs, is_mated = verification_pairs(world, n_mated, n_nonmated, seed)
-    v = extract(model, images).v
+    v = embed(model, images, scoring, u)
     return tpr_at_far(pair_scores(v[pairs[:, 0]], v[pairs[:, 1]]), is_mated, fars)
 
 
-def open_set(model, world, fpirs=FPIRS, rank: int = 20) -> dict:
+def open_set(model, world, fpirs=FPIRS, rank: int = 20, scoring: str = "v", u=None) -> dict:
     """TPIR_rank@FPIR: probes against one template per gallery identity, the distractors as unmated probes (SurvFace)."""
-    p, g, d = embed_test_split(model, world)
+    p, g, d = embed_test_split(model, world, scoring, u)
     return tpir_at_fpir(p, world["probe"].labels, g, world["gallery"].labels, d, fpirs=fpirs, rank=rank)
 
 
@@ -83,11 +87,11 @@ def ladder_images(n_identities: int = 100, per_id: int = 4, resolutions=LADDER, 
     return (gallery, torch.arange(n_identities), probes) + ((boxes,) if with_boxes else ())
 
 
-def resolution_ladder(model, ladder) -> dict[int, float]:
+def resolution_ladder(model, ladder, scoring: str = "v", u=None) -> dict[int, float]:
     """Rank-1 of HR-gallery vs probe identification at each rung of ``ladder_images``."""
     gallery, gallery_labels, probes = ladder
-    g = extract(model, gallery).v
-    return {r: cmc(extract(model, imgs).v, lab, g, gallery_labels, ranks=(1,))[1] for r, (imgs, lab) in probes.items()}
+    g = embed(model, gallery, scoring, u)
+    return {r: cmc(embed(model, imgs, scoring, u), lab, g, gallery_labels, ranks=(1,))[1] for r, (imgs, lab) in probes.items()}
 
 
 def labelled_faces(n_identities: int, per_id: int, tier="moderate", seed: int = 0, image_size: int = 32, people=None):

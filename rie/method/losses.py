@@ -23,14 +23,18 @@ from .ri import project_away, recognizability_index
 DEFAULT_TAU = 1.645
 
 
-def ri_regression_loss(xi_hat: torch.Tensor, xi: torch.Tensor, beta: float = 0.75) -> torch.Tensor:
-    """Eq. 4: smooth L1 between the learned RI ``xi_hat`` and the target RI ``xi`` (beta = 0.75)."""
+def ri_regression_loss(xi_hat: torch.Tensor, xi: torch.Tensor, beta: float = 0.75, coupled: bool = False) -> torch.Tensor:
+    """Eq. 4: smooth L1 between the learned RI ``xi_hat`` and the RI ``xi`` (beta = 0.75).
+
+    ``coupled=False``: xi is a target (detached), only xi_hat moves. ``coupled=True``: the loss
+    also pulls xi (and so the embedding and the prototypes) towards xi_hat.
+    """
     check_tensor(xi_hat, "xi_hat", ndim=1)
     check_tensor(xi, "xi", ndim=1)
     check_same_shape(xi_hat, xi, "xi_hat", "xi")
     if beta <= 0:
         raise RIEInputError(f"smooth L1 beta must be > 0, got {beta}")
-    return F.smooth_l1_loss(xi_hat, xi.detach(), beta=beta)
+    return F.smooth_l1_loss(xi_hat, xi if coupled else xi.detach(), beta=beta)
 
 
 def diversion(xi_hat: torch.Tensor, mu_ui: float = 0.0, sigma_ui: float = 1.0) -> torch.Tensor:
@@ -57,10 +61,22 @@ def ui_statistics(xi_hat_ui: torch.Tensor) -> tuple[float, float]:
     return mu, sigma
 
 
-def attention_loss(v_prime: torch.Tensor, v_attn: torch.Tensor) -> torch.Tensor:
-    """Eq. 9: ``L_MSE = mean((v' - v_attn)^2)`` (element-wise mean, as ``nn.MSELoss``)."""
+MSE_REDUCTIONS = ("paper", "elementwise")
+XI_GRADIENTS = ("coupled", "target")
+
+
+def attention_loss(v_prime: torch.Tensor, v_attn: torch.Tensor, reduction: str = "paper") -> torch.Tensor:
+    """Eq. 9: ``L_MSE = (1/B) sum_i ||v'_i - v_attn_i||^2``.
+
+    ``reduction="paper"`` is Eq. 9 as printed (sum over the embedding dimension, mean over the
+    batch); ``"elementwise"`` is ``nn.MSELoss``'s mean over B x D elements, 1/D of it.
+    """
     check_same_shape(v_prime, v_attn, "v'", "v_attn")
-    return F.mse_loss(v_attn, v_prime)
+    if reduction == "elementwise":
+        return F.mse_loss(v_attn, v_prime)
+    if reduction == "paper":
+        return (v_attn - v_prime).pow(2).sum(dim=1).mean()
+    raise RIEInputError(f"mse_reduction must be one of {MSE_REDUCTIONS}, got {reduction!r}")
 
 
 @dataclass
@@ -74,6 +90,16 @@ class RIELossConfig:
     smooth_l1_beta: float = 0.75
     # "standard": the paper's default mu_UI = 0, sigma_UI = 1; "estimated": from K UI images (Eq. 6)
     ui_stats: str = "standard"
+    # Does xi carry a gradient (Eq. 3)? The paper does not print it. "coupled": xi keeps its graph,
+    # so Eq. 4 pulls xi towards xi_hat as well as xi_hat towards xi: "xi_hat is still bounded to RI
+    # under the constraint of Eq. (4)" (3.3), and L_ID's push on xi_hat reaches the embedding and
+    # the prototypes, "to push the hard-to-recognize face embedding with low RI away from
+    # unrecognizable faces cluster" (abstract). "target": xi is a no-grad regression target, and
+    # no RIE term reaches the embedding head or the prototypes.
+    xi_gradient: str = "target"
+    # Eq. 9 "(1/B) sum_i (v'_i - v_attn_i)^2": "paper" sums over the embedding dimension and
+    # averages over the batch; "elementwise" averages over B x D elements (1/D of it).
+    mse_reduction: str = "elementwise"
     # v' is a target the attention branch regresses onto; detaching it keeps L_MSE from
     # moving the backbone's embedding towards v_attn (the paper does not say; both are available).
     detach_v_prime: bool = True
@@ -89,6 +115,10 @@ class RIELossConfig:
                 raise RIEInputError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.xi_max is not None and self.xi_max <= 0:
             raise RIEInputError(f"xi_max must be > 0 or None, got {self.xi_max}")
+        if self.xi_gradient not in XI_GRADIENTS:
+            raise RIEInputError(f"xi_gradient must be one of {XI_GRADIENTS}, got {self.xi_gradient!r}")
+        if self.mse_reduction not in MSE_REDUCTIONS:
+            raise RIEInputError(f"mse_reduction must be one of {MSE_REDUCTIONS}, got {self.mse_reduction!r}")
         if self.ui_stats not in ("standard", "estimated"):
             raise RIEInputError(f"ui_stats must be 'standard' or 'estimated', got {self.ui_stats!r}")
 
@@ -102,10 +132,15 @@ class LossBreakdown(NamedTuple):
     l1: torch.Tensor
     id: torch.Tensor
     mse: torch.Tensor
-    xi: torch.Tensor  # the target RI of the batch (no gradient), for logging
+    xi: torch.Tensor  # the RI of the batch after the xi_max clip (detached), for logging
+    xi_clipped: int  # how many of the batch's xi the xi_max safeguard clipped
 
     def items(self) -> dict:
         return {k: float(getattr(self, k).detach()) for k in ("total", "cls", "l1", "id", "mse")}
+
+    def weighted_terms(self, config: "RIELossConfig") -> dict:
+        """Each term as it enters Eq. 10 (with its weight), keeping the graph: for gradient paths."""
+        return {"cls": self.cls, "l1": config.alpha * self.l1, "id": config.beta * self.id, "mse": config.gamma * self.mse}
 
 
 class RIELoss(nn.Module):
@@ -131,15 +166,18 @@ class RIELoss(nn.Module):
     def forward(self, v, xi_hat, v_attn, head_output, labels, u) -> LossBreakdown:
         c = self.config
         zero = v.new_zeros(())
-        xi = recognizability_index(v, head_output.cos_theta, labels, u)
+        coupled = c.xi_gradient == "coupled"
+        xi = recognizability_index(v, head_output.cos_theta, labels, u, keep_graph=coupled and c.alpha > 0)
+        clipped = 0
         if c.xi_max is not None:
-            xi = xi.clamp(max=c.xi_max)
-        l1 = ri_regression_loss(xi_hat, xi, c.smooth_l1_beta) if c.alpha > 0 else zero
+            clipped = int((xi > c.xi_max).sum())
+            xi = xi.clamp(max=c.xi_max)  # a clipped xi sends no gradient (coupled reading)
+        l1 = ri_regression_loss(xi_hat, xi, c.smooth_l1_beta, coupled=coupled) if c.alpha > 0 else zero
         l_id = index_diversion_loss(xi_hat, c.tau, float(self.mu_ui), float(self.sigma_ui)) if c.beta > 0 else zero
         if c.gamma > 0:
             v_prime = project_away(v.detach() if c.detach_v_prime else v, u)
-            mse = attention_loss(v_prime, v_attn)
+            mse = attention_loss(v_prime, v_attn, c.mse_reduction)
         else:
             mse = zero
         total = head_output.loss + c.alpha * l1 + c.beta * l_id + c.gamma * mse
-        return LossBreakdown(total, head_output.loss, l1, l_id, mse, xi)
+        return LossBreakdown(total, head_output.loss, l1, l_id, mse, xi.detach(), clipped)

@@ -80,10 +80,16 @@ def proximities(v: torch.Tensor, cos_theta: torch.Tensor, labels: torch.Tensor, 
 
 
 def recognizability_index(
-    v: torch.Tensor, cos_theta: torch.Tensor, labels: torch.Tensor, u: torch.Tensor, eps: float = EPS_RI
+    v: torch.Tensor, cos_theta: torch.Tensor, labels: torch.Tensor, u: torch.Tensor, eps: float = EPS_RI,
+    keep_graph: bool = False,
 ) -> torch.Tensor:
-    """Eq. 3: ``xi = d_UI * d_N / (d_P + eps)``, a regression *target*: returned without gradient."""
-    with torch.no_grad():
+    """Eq. 3: ``xi = d_UI * d_N / (d_P + eps)``.
+
+    By default a regression *target*, returned without gradient. With ``keep_graph`` it keeps
+    its graph through d_UI, d_N, d_P and the cosines, so that a loss on xi reaches the
+    embedding and the class prototypes (the "coupled" reading, ``RIELossConfig.xi_gradient``).
+    """
+    with torch.set_grad_enabled(keep_graph and torch.is_grad_enabled()):
         d_P, d_N, d_UI = proximities(v, cos_theta, labels, u)
         return d_UI * d_N / (d_P + eps)
 

@@ -28,6 +28,7 @@ from ..common.utils import atomic_write, config_hash, save_json, seed_everything
 from ..evaluation.inference import as_float_images, extract
 from ..method.backbones import make_backbone
 from ..method.crfiqa import crfiqa_loss
+from ..method.gradient_paths import gradient_paths, parameter_groups
 from ..method.heads import make_head
 from ..method.losses import RIELoss, RIELossConfig
 from ..method.model import RIEModel
@@ -35,7 +36,7 @@ from ..method.ri import UICenter, ui_center
 
 # Part of every cache key: bump it when a code change alters what training produces
 # (e.g. how dropout draws its mask), so that no stale model is loaded under a new meaning.
-TRAINER_VERSION = 2
+TRAINER_VERSION = 3
 
 
 class TrainingDivergedError(RuntimeError):
@@ -172,10 +173,13 @@ def _lr_at(config: TrainConfig, step: int, total: int) -> float:
     return 0.5 * config.lr * (1 + math.cos(math.pi * (step - warm) / max(total - warm, 1)))
 
 
-def compute_loss(model: RIEModel, head: nn.Module, criterion: RIELoss | None, x, y, u=None, crfiqa_weight=0.0, crfiqa_beta=0.5):
+def compute_loss(model: RIEModel, head: nn.Module, criterion: RIELoss | None, x, y, u=None, crfiqa_weight=0.0, crfiqa_beta=0.5,
+                 groups: dict | None = None):
     """One batch's loss: the margin head alone (``criterion`` None), + CR-FIQA, or Eq. 10.
 
-    Returns (loss, {term: float}).
+    Returns (loss, {term: float}); with Eq. 10 the terms include ``xi_clipped`` (how many xi
+    the xi_max safeguard clipped) and, when ``groups`` (``parameter_groups``) is given, the
+    gradient norm each weighted term sends to each group, as ``grad/<term>/<group>``.
     """
     if criterion is None:
         v = model.backbone(x)
@@ -189,7 +193,11 @@ def compute_loss(model: RIEModel, head: nn.Module, criterion: RIELoss | None, x,
         return loss, {"total": float(loss.detach()), **terms}
     out = model(x)
     parts = criterion(out.v, out.xi_hat, out.v_attn, head(out.v, y), y, u)
-    return parts.total, parts.items()
+    terms = {**parts.items(), "xi_clipped": float(parts.xi_clipped)}
+    if groups is not None:
+        paths = gradient_paths(parts.weighted_terms(criterion.config), groups)
+        terms.update({f"grad/{t}/{g}": n for t, norms in paths.items() for g, n in norms.items()})
+    return parts.total, terms
 
 
 def _ui_embeddings(model, ui_images):
@@ -228,6 +236,8 @@ def fit(
     total_steps = steps_per_epoch * config.epochs
     history, start_epoch, seconds = [], 0, 0.0
     center = None
+    # Logged once per epoch (its first step): each term's gradient norm per parameter group.
+    groups = parameter_groups(model, head) if config.uses_rie else None
     if config.uses_rie:
         center = UICenter(ui_center(_ui_embeddings(model, ui_images)), config.ui_center_mode, config.ui_center_momentum)
 
@@ -260,6 +270,7 @@ def fit(
         model.train()
         perm = torch.randperm(len(images), generator=generator)
         sums: dict[str, float] = {}
+        paths: dict[str, float] = {}
         for step in range(steps_per_epoch):
             idx = perm[step * config.batch_size : (step + 1) * config.batch_size]
             x = as_float_images(images[idx])
@@ -275,7 +286,7 @@ def fit(
                     center.ema_update(model.backbone(as_float_images(ui_images[ui_idx])))
             loss, terms = compute_loss(
                 model, head, criterion if config.uses_rie else None, x, y, center() if center else None,
-                config.crfiqa_weight, config.crfiqa_beta,
+                config.crfiqa_weight, config.crfiqa_beta, groups if step == 0 else None,
             )
             bad = [k for k, val in terms.items() if not math.isfinite(val)]
             if bad:
@@ -289,7 +300,10 @@ def fit(
                 torch.nn.utils.clip_grad_norm_(params, config.clip_grad_norm)
             optimizer.step()
             for k, val in terms.items():
-                sums[k] = sums.get(k, 0.0) + val
+                if k.startswith("grad/"):
+                    paths[k] = val
+                else:
+                    sums[k] = sums.get(k, 0.0) + val
             step_global += 1
             bar.update(1)
             if max_steps is not None and step_global >= max_steps:
@@ -298,7 +312,10 @@ def fit(
         if stopped:
             break
         seconds += time.perf_counter() - t0
-        history.append({"epoch": epoch, **{k: s / steps_per_epoch for k, s in sums.items()}})
+        means = {k: s / steps_per_epoch for k, s in sums.items() if k != "xi_clipped"}
+        if "xi_clipped" in sums:  # the fraction of the epoch's images whose xi was clipped
+            means["xi_clip_frac"] = sums["xi_clipped"] / (steps_per_epoch * config.batch_size)
+        history.append({"epoch": epoch, **means, **paths})
         if checkpoint_path:
             state = {
                 "config": config.to_dict(), "epoch": epoch + 1, "history": history, "seconds": seconds,
