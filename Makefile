@@ -1,21 +1,24 @@
 # Two commands do all the set-up on a fresh machine with Python >= 3.10:
 #   make report   build the environment if missing, execute every notebook (default profile)
 #   make test     build the environment if missing, run every test (unit, notebooks, nbval)
+#   make lab      build the environment if missing, open the notebooks in JupyterLab
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.rie-installed
 PROFILE ?= default
+LOCK   := constraints.txt
 
-.PHONY: env report test bench clean-cache
+.PHONY: env report test lab bench clean-cache
 
 env: $(STAMP)
 
-# Reinstall when the pins change; the stamp is written only after a complete install.
-$(STAMP): pyproject.toml
+# Reinstall when the ranges or the pins change; the stamp is written only after a complete install.
+# pyproject.toml declares compatible ranges; $(LOCK) holds the exact versions the reports were made with.
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e ".[notebooks,test]"
 	$(BIN)/python -c "import torch, torchvision, pytorch_grad_cam; print('torch', torch.__version__, '| torchvision', torchvision.__version__, '| grad-cam ok')"
 	@touch $@
 
@@ -27,6 +30,12 @@ report: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -c "import torchvision, pytorch_grad_cam, torchvision.ops; print('torchvision', torchvision.__version__, 'and pytorch_grad_cam import')"
 	$(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider --ignore-glob="notebooks/.*"
+
+# Opens JupyterLab on notebooks/ in the project's environment (Ctrl-C stops it). On a remote machine or in a
+# container: make lab LAB_ARGS="--no-browser --ip=0.0.0.0" (as root, JupyterLab also asks for --allow-root).
+LAB_ARGS ?=
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done

@@ -14,8 +14,9 @@ import sys
 import time
 from pathlib import Path
 
+from .common.constants import DEFAULT_PROFILE, PROFILES
+
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
-PROFILES = ("smoke", "default", "paper")
 
 
 def notebooks(directory: Path = NOTEBOOK_DIR, only: list[str] | None = None) -> list[Path]:
@@ -93,7 +94,7 @@ def _parses(code: str) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="default", choices=PROFILES)
+    parser.add_argument("--profile", default=DEFAULT_PROFILE, choices=PROFILES)
     parser.add_argument("--only", nargs="*", help="run only notebooks whose name contains one of these")
     parser.add_argument("--output-dir", type=Path, default=None, help="write here instead of in place")
     args = parser.parse_args(argv)

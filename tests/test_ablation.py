@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 
+from rie.common.constants import PAPER_WEIGHTS
 from rie.evaluation import verdicts
 from rie.experiments import training_and_ablation as ablation
 
@@ -12,12 +13,13 @@ def test_every_paper_row_has_a_method():
 
 
 def test_method_configs_switch_the_right_terms():
+    alpha, beta, gamma = PAPER_WEIGHTS["alpha"], PAPER_WEIGHTS["beta"], PAPER_WEIGHTS["gamma"]
     ours = ablation.method_config("Ours (all)", "default", 0)
-    assert (ours.loss.alpha, ours.loss.beta, ours.loss.gamma) == (5.0, 2.0, 1.0)
+    assert (ours.loss.alpha, ours.loss.beta, ours.loss.gamma) == (alpha, beta, gamma)
     only_id = ablation.method_config("I (+ID)", "default", 0)
-    assert (only_id.loss.alpha, only_id.loss.beta, only_id.loss.gamma) == (0.0, 2.0, 0.0)
+    assert (only_id.loss.alpha, only_id.loss.beta, only_id.loss.gamma) == (0.0, beta, 0.0)
     only_l1 = ablation.method_config("III (+L1)", "default", 1)
-    assert (only_l1.loss.alpha, only_l1.loss.beta, only_l1.loss.gamma) == (5.0, 0.0, 0.0) and only_l1.seed == 1
+    assert (only_l1.loss.alpha, only_l1.loss.beta, only_l1.loss.gamma) == (alpha, 0.0, 0.0) and only_l1.seed == 1
     assert len({ablation.method_config(n, "default", 0).name for n in ablation.METHODS}) == len(ablation.METHODS)
     assert ablation.method_config("CosFace", "default", 0).head == "cosface"
 

@@ -1,6 +1,7 @@
 import pytest
 
 from rie.common.checks import RIEInputError
+from rie.common.constants import PAPER_WEIGHTS
 from rie.training.recipes import finetune_config, pretrain_config
 
 
@@ -12,7 +13,7 @@ def test_pretrain_is_arcface_alone():
 
 def test_finetune_methods():
     rie = finetune_config("default", "rie")
-    assert rie.head == "arcface" and (rie.loss.alpha, rie.loss.beta, rie.loss.gamma) == (5.0, 2.0, 1.0)
+    assert rie.head == "arcface" and (rie.loss.alpha, rie.loss.beta, rie.loss.gamma) == tuple(PAPER_WEIGHTS.values())
     base = finetune_config("default", "cosface")
     assert base.head == "cosface" and not base.uses_rie
     assert finetune_config("default", "rie", beta=0.0).loss.beta == 0.0

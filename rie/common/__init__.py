@@ -1,2 +1,2 @@
-"""Layer 0: input checks and small utilities every layer may use.
+"""Layer 0: input checks, small utilities and the constants (profiles, sizes, weights, labels) every layer may use.
 """

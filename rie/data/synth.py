@@ -55,6 +55,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..common.checks import RIEInputError
+from ..common.constants import WORLD_SIZES, check_profile
 from ..common.utils import atomic_write, config_hash, save_json
 from . import render as _render
 from .render import IDENTITY_PARAMS, NUM_IDENTITY_PARAMS
@@ -66,7 +67,7 @@ TIER_CODES = {"clean": 0, "hr": 1, "moderate": 2, "hard": 3, "ui": 4, "custom": 
 
 __all__ = [
     "IDENTITY_PARAMS", "NUM_IDENTITY_PARAMS", "ROLES", "PARTS", "TIER_CODES", "NUISANCE_KEYS",
-    "TierConfig", "TIERS", "WorldConfig", "PROFILES", "sample_identities", "sample_nuisance",
+    "TierConfig", "TIERS", "WorldConfig", "sample_identities", "sample_nuisance",
     "neutral_nuisance", "render", "difficulty_score", "difficulty_terms", "boxes_to_masks",
     "raw_pixel_identification", "FaceBatch", "FaceSet", "FaceDataset", "build_world", "cache_key",
 ]  # fmt: skip
@@ -263,13 +264,12 @@ class WorldConfig:
         Tier fields accept a dict of the fields to change, e.g.
         ``WorldConfig.from_profile("default", frac_hard=0.5, tier_hard={"resolution": (8, 10)})``.
         """
-        if profile not in PROFILES:
-            raise RIEInputError(f"unknown profile {profile!r}; known profiles: {sorted(PROFILES)}")
+        check_profile(profile)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(overrides) - known
         if unknown:
             raise RIEInputError(f"unknown WorldConfig field(s) {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**{"profile": profile, **PROFILES[profile], **overrides})
+        return cls(**{"profile": profile, **WORLD_SIZES[profile], **overrides})
 
     def to_dict(self) -> dict:
         """JSON-ready dict (tuples become lists), the form stored beside a cache."""
@@ -295,28 +295,6 @@ class WorldConfig:
             "distractor": self.distractor_identities,
             "ui": math.ceil(self.ui_images / self.ui_images_per_id),
         }
-
-
-PROFILES: dict[str, dict] = {
-    # the whole build in about a second: for tests and the smoke run of the notebooks
-    "smoke": dict(
-        pretrain_identities=40, pretrain_images_per_id=10, train_identities=30, train_images_per_id=8,
-        test_identities=10, gallery_per_id=2, probe_per_id=4, distractor_identities=20,
-        distractor_images_per_id=2, ui_images=400, ui_images_per_id=4,
-    ),
-    # what the reports use: about 40k images at 32 x 32
-    "default": dict(
-        pretrain_identities=500, pretrain_images_per_id=40, train_identities=300, train_images_per_id=20,
-        test_identities=150, gallery_per_id=2, probe_per_id=8, distractor_identities=400,
-        distractor_images_per_id=5, ui_images=6000, ui_images_per_id=4,
-    ),
-    # a GPU-sized world at the paper's 112 x 112 input (~75k images, ~2.8 GB as uint8)
-    "paper": dict(
-        image_size=112, pretrain_identities=1000, pretrain_images_per_id=40, train_identities=500,
-        train_images_per_id=20, test_identities=300, gallery_per_id=2, probe_per_id=10,
-        distractor_identities=2000, distractor_images_per_id=5, ui_images=10000, ui_images_per_id=4,
-    ),
-}
 
 
 # ---------------------------------------------------------------------------

@@ -14,23 +14,24 @@ import numpy as np
 import torch
 from scipy import stats
 
+from ..common.constants import SCORE_LABELS
 from ..evaluation.inference import extract
 from ..evaluation.metrics import erc, pair_quality, pair_scores, sample_pairs
 from ..evaluation.quality import crfiqa_score, ers, feature_norm, learned_ri
 from ..method.ri import ui_center
 
-SCORES = ("RI (ours)", "CR-FIQA", "MagFace norm", "AdaFace norm", "ERS")
+SCORES = tuple(SCORE_LABELS.values())
 
 
 def quality_scores(models: dict, images: torch.Tensor, ui_images: torch.Tensor) -> dict[str, torch.Tensor]:
     """``models``: TrainResults keyed "rie", "crfiqa", "magface", "adaface", "arcface". Higher = better."""
     u = ui_center(extract(models["arcface"].model, ui_images).v)
     return {
-        "RI (ours)": learned_ri(models["rie"].model, images),
-        "CR-FIQA": crfiqa_score(models["crfiqa"].model, models["crfiqa"].model.crfiqa, images),
-        "MagFace norm": feature_norm(models["magface"].model, images),
-        "AdaFace norm": feature_norm(models["adaface"].model, images),
-        "ERS": ers(models["arcface"].model, images, u),
+        SCORE_LABELS["rie"]: learned_ri(models["rie"].model, images),
+        SCORE_LABELS["crfiqa"]: crfiqa_score(models["crfiqa"].model, models["crfiqa"].model.crfiqa, images),
+        SCORE_LABELS["magface"]: feature_norm(models["magface"].model, images),
+        SCORE_LABELS["adaface"]: feature_norm(models["adaface"].model, images),
+        SCORE_LABELS["ers"]: ers(models["arcface"].model, images, u),
     }
 
 

@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from ..common.checks import RIEInputError
+from ..common.constants import NO_RIE_TERMS, PAPER_WEIGHTS, SHORT_LABELS
 from ..data.synth import TIERS, TierConfig, render, sample_identities, sample_nuisance
 from ..evaluation.inference import extract
 from ..evaluation.protocols import unlabelled_faces
@@ -47,7 +48,6 @@ NUM_IDS = 8
 HARD_IDS = (1, 4, 6)
 EASY_IDS = (0, 2, 3, 5, 7)
 METHODS = ("softmax", "arcface", "adaface", "rie")
-LABELS = {"softmax": "Softmax", "arcface": "ArcFace", "adaface": "AdaFace", "rie": "RIE (ours)"}
 # Margin heads in 2-D: see the module docstring.
 HEAD_2D = {
     "softmax": ("softmax", {}),
@@ -55,7 +55,6 @@ HEAD_2D = {
     "adaface": ("adaface", {"s": 16.0, "m": 0.2}),
     "rie": ("arcface", {"s": 16.0, "m": 0.2}),
 }
-RIE_WEIGHTS = {"alpha": 5.0, "beta": 2.0, "gamma": 1.0}
 
 
 # ---------------------------------------------------------------------------
@@ -156,7 +155,7 @@ def method_config(method: str, epochs: int = 50, seed: int = 0, batch_size: int 
     if method not in HEAD_2D:
         raise RIEInputError(f"unknown toy method {method!r}; valid: {', '.join(HEAD_2D)}")
     head, head_kwargs = HEAD_2D[method]
-    weights = {**RIE_WEIGHTS, **loss} if method == "rie" else {"alpha": 0.0, "beta": 0.0, "gamma": 0.0}
+    weights = {**PAPER_WEIGHTS, **loss} if method == "rie" else dict(NO_RIE_TERMS)
     if method != "rie" and loss:
         raise RIEInputError(f"loss overrides {sorted(loss)} only apply to the 'rie' method")
     return TrainConfig(
@@ -289,7 +288,7 @@ def summary_table(rows, decimals: int = 1):
             x = _values(rows, m, key) * (100.0 if key.endswith("acc") else 1.0)
             dec = decimals + 1 if key == "ui_concentration" else decimals
             cells[name] = f"{x.mean():.{dec}f} ± {_sd(x):.{dec}f}"
-        table[LABELS.get(m, m)] = cells
+        table[SHORT_LABELS.get(m, m)] = cells
     out = pd.DataFrame.from_dict(table, orient="index")
     out.index.name = f"method ({len(_values(rows, methods[0], 'hard_angle'))} seeds)"
     return out
@@ -319,7 +318,7 @@ def verdict(rows, method: str = "rie", same_head: str | None = "arcface") -> str
     ours = _values(rows, method, "hard_angle")
     if not others or not len(ours):
         raise RIEInputError(f"verdict needs rows of {method!r} and of at least one other method")
-    name = lambda m: LABELS.get(m, m)  # noqa: E731
+    name = lambda m: SHORT_LABELS.get(m, m)  # noqa: E731
     diffs = {m: ours - _values(rows, m, "hard_angle") for m in others}
     best = max(others, key=lambda m: _values(rows, m, "hard_angle").mean())
     d, n = diffs[best], len(ours)
@@ -382,7 +381,7 @@ def embedding_figure(embedded: dict, suptitle: str | None = None):
     fig, axes = plt.subplots(1, n, figsize=(3.3 * n, 3.7), squeeze=False)
     for ax, (method, e) in zip(axes[0], embedded.items()):
         m = measure(e)
-        _embedding_panel(ax, e, f"{LABELS.get(method, method)}\nhard {m['hard_angle']:.0f}° · easy {m['easy_angle']:.0f}° from UI")
+        _embedding_panel(ax, e, f"{SHORT_LABELS.get(method, method)}\nhard {m['hard_angle']:.0f}° · easy {m['easy_angle']:.0f}° from UI")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     ncol = NUM_IDS + 1 if n >= 3 else math.ceil((NUM_IDS + 1) / 2)
     fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=8, markerscale=1.5, frameon=False)
@@ -408,7 +407,7 @@ def angle_figure(embedded: dict):
             y = c + rng.uniform(-0.25, 0.25, m.sum())
             ax.scatter(a[m], y, s=10, color=colors[c], marker="x" if hard else "o", lw=1.0 if hard else 0)
         ax.axvline(0, color="k", ls="--", lw=1)
-        ax.set(xlim=(-180, 180), xticks=[-180, -90, 0, 90, 180], title=LABELS.get(method, method),
+        ax.set(xlim=(-180, 180), xticks=[-180, -90, 0, 90, 180], title=SHORT_LABELS.get(method, method),
                xlabel="angle from UI centre (deg)")
         ax.title.set_fontsize(10)
     axes[0, 0].set_yticks(range(NUM_IDS), [f"ID {c}" + (" ✓" if c in e.hard_ids else "") for c in range(NUM_IDS)])
@@ -432,7 +431,7 @@ def data_figure(data: ToyData, per_id: int = 4, n_ui: int = 8):
                       suptitle=f"columns: identities (✓ = hard, {data.hard_resolution} px sensor) · last row: UI faces")
 
 
-def interactive_figure(beta: float = RIE_WEIGHTS["beta"], tau: float = DEFAULT_TAU, hard_resolution: int = 8,
+def interactive_figure(beta: float = PAPER_WEIGHTS["beta"], tau: float = DEFAULT_TAU, hard_resolution: int = 8,
                        seed: int = 0, epochs: int = 50, data_kwargs: dict | None = None, cache_dir=None,
                        compare: str = "arcface", n_threads: int | None = 1, **train_kw):
     """Train ``compare`` and RIE (with ``beta``, ``tau``) on toy data whose hard IDs are at ``hard_resolution`` px
@@ -457,9 +456,9 @@ def describe_methods(epochs: int | None = None) -> str:
     lines = []
     for m in METHODS:
         head, kw = HEAD_2D[m]
-        extra = ", ".join(f"{k}={v:g}" for k, v in RIE_WEIGHTS.items()) if m == "rie" else "no RIE terms"
+        extra = ", ".join(f"{k}={v:g}" for k, v in PAPER_WEIGHTS.items()) if m == "rie" else "no RIE terms"
         args = ", ".join(f"{k}={v:g}" for k, v in kw.items()) or "linear layer + bias"
-        lines.append(f"{LABELS[m]:<11} head={head}({args}); {extra}")
+        lines.append(f"{SHORT_LABELS[m]:<11} head={head}({args}); {extra}")
     c = method_config("rie", **({} if epochs is None else {"epochs": epochs}))
     lines.append(f"all: backbone {c.backbone}, embedding_size {c.embedding_size}, from scratch, {c.epochs} epochs, "
                  f"batch {c.batch_size}, SGD lr {c.lr} (1 warm-up epoch, cosine), grad-norm clip {c.clip_grad_norm}")
@@ -469,7 +468,7 @@ def describe_methods(epochs: int | None = None) -> str:
 
 
 __all__ = [
-    "NUM_IDS", "HARD_IDS", "EASY_IDS", "METHODS", "HEAD_2D", "RIE_WEIGHTS", "ToyData", "hard_tier", "make_toy_data",
+    "NUM_IDS", "HARD_IDS", "EASY_IDS", "METHODS", "HEAD_2D", "ToyData", "hard_tier", "make_toy_data",
     "threads", "method_config", "train_method", "angle_to_ui_deg", "signed_angle_deg", "nearest_prototype",
     "nearest_prototype_accuracy", "Embedded", "embed", "measure", "run", "summary_table", "verdict",
     "embedding_figure", "angle_figure", "data_figure", "interactive_figure", "describe_methods",

@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..common.checks import RIEInputError
+from ..common.constants import BASELINE_METHOD, OURS_METHOD, PAPER_WEIGHTS, TABLE4_LABELS
 from ..evaluation.protocols import (
     FARS,
     FPIRS,
@@ -36,28 +37,21 @@ PAPER_TABLE4 = {
     "CurricularFace": 70.655, "MagFace": 70.467, "AdaFace": 70.359, "Baseline (ArcFace)": 70.333,
     "I (+ID)": 71.298, "II (+MSE)": 71.540, "III (+L1)": 71.674, "Ours (all)": 71.915,
 }
-BASELINE, OURS = "Baseline (ArcFace)", "Ours (all)"
+BASELINE, OURS = TABLE4_LABELS[BASELINE_METHOD], TABLE4_LABELS[OURS_METHOD]
 SINGLE_TERMS = ("I (+ID)", "II (+MSE)", "III (+L1)")
 
 # name -> (recipe method, RIE weight overrides); the RIE rows keep the paper's weight of each term they use
 METHODS = {
-    "Cross Entropy": ("softmax", {}),
-    "NormFace": ("normface", {}),
-    "CosFace": ("cosface", {}),
-    "MV-Softmax": ("mvsoftmax", {}),
-    "CurricularFace": ("curricularface", {}),
-    "MagFace": ("magface", {}),
-    "AdaFace": ("adaface", {}),
-    BASELINE: ("arcface", {}),
-    "I (+ID)": ("rie", {"alpha": 0.0, "gamma": 0.0}),
-    "II (+MSE)": ("rie", {"alpha": 0.0, "beta": 0.0}),
-    "III (+L1)": ("rie", {"beta": 0.0, "gamma": 0.0}),
-    OURS: ("rie", {}),
+    **{TABLE4_LABELS[m]: (m, {}) for m in ("softmax", "normface", "cosface", "mvsoftmax", "curricularface",
+                                            "magface", "adaface", BASELINE_METHOD)},
+    "I (+ID)": (OURS_METHOD, {"alpha": 0.0, "gamma": 0.0}),
+    "II (+MSE)": (OURS_METHOD, {"alpha": 0.0, "beta": 0.0}),
+    "III (+L1)": (OURS_METHOD, {"beta": 0.0, "gamma": 0.0}),
+    OURS: (OURS_METHOD, {}),
 }
 
-# The paper's chosen weights (Eq. 10) and a coarse Fig. 3 grid around them: both sides of alpha and beta,
+# A coarse Fig. 3 grid around the paper's chosen weights (PAPER_WEIGHTS, Eq. 10): both sides of alpha and beta,
 # the larger side of gamma (the paper's claim is that a larger gamma hurts); sized for the default's 20 minutes.
-PAPER_WEIGHTS = {"alpha": 5.0, "beta": 2.0, "gamma": 1.0}
 SWEEP = {"alpha": (1.0, 5.0, 20.0), "beta": (0.5, 2.0, 5.0), "gamma": (1.0, 5.0)}
 
 
@@ -84,8 +78,8 @@ def sweep_config(weight: str, value: float, profile: str, seed: int):
         raise RIEInputError(f"a loss weight must be a finite number >= 0, got {value!r}")
     if float(value) == PAPER_WEIGHTS[weight]:
         return method_config(OURS, profile, seed)
-    return finetune_config(profile, "rie", seed=seed, **{weight: float(value)}).replace(
-        name=_name("rie", {weight: float(value)}, profile))
+    return finetune_config(profile, OURS_METHOD, seed=seed, **{weight: float(value)}).replace(
+        name=_name(OURS_METHOD, {weight: float(value)}, profile))
 
 
 def tinyface(model, world) -> dict[str, float]:

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..common.checks import RIEInputError, check_same_shape, check_tensor
+from ..common.constants import PAPER_WEIGHTS
 from .ri import project_away, recognizability_index
 
 # Default tau: the ID loss asks for "a statistically significant deviation" of xi_hat from
@@ -83,9 +84,9 @@ def attention_loss(v_prime: torch.Tensor, v_attn: torch.Tensor, reduction: str =
 class RIELossConfig:
     """Weights and choices of Eq. 10; the defaults are the paper's best (Fig. 3, Table 5)."""
 
-    alpha: float = 5.0  # weight of L_L1 (RI regression)
-    beta: float = 2.0  # weight of L_ID (index diversion)
-    gamma: float = 1.0  # weight of L_MSE (perceptibility attention)
+    alpha: float = PAPER_WEIGHTS["alpha"]  # weight of L_L1 (RI regression), 5
+    beta: float = PAPER_WEIGHTS["beta"]  # weight of L_ID (index diversion), 2
+    gamma: float = PAPER_WEIGHTS["gamma"]  # weight of L_MSE (perceptibility attention), 1
     tau: float = DEFAULT_TAU
     smooth_l1_beta: float = 0.75
     # "standard": the paper's default mu_UI = 0, sigma_UI = 1; "estimated": from K UI images (Eq. 6)

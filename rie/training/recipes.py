@@ -6,21 +6,13 @@ model" gets the very same cached model.
 
 from __future__ import annotations
 
-from ..common.checks import RIEInputError
+from ..common.constants import FINETUNE_EPOCHS, NO_RIE_TERMS, OURS_METHOD, PAPER_WEIGHTS, PRETRAIN_EPOCHS, check_profile
 from .train import TrainConfig
-
-PROFILES = ("smoke", "default", "paper")
-
-
-def _check(profile: str) -> None:
-    if profile not in PROFILES:
-        raise RIEInputError(f"unknown profile {profile!r}; known: {PROFILES}")
 
 
 def pretrain_config(profile: str = "default", seed: int = 0) -> TrainConfig:
     """ArcFace alone on the high-resolution set: the paper's VGGFace2-pretrained encoder."""
-    _check(profile)
-    epochs = {"smoke": 2, "default": 10, "paper": 30}[profile]
+    epochs = PRETRAIN_EPOCHS[check_profile(profile)]
     backbone, size = ("iresnet50", 112) if profile == "paper" else ("small_facenet", 32)
     return TrainConfig(
         name=f"pretrain-{profile}", backbone=backbone, input_size=size, embedding_size=128 if profile != "paper" else 512,
@@ -32,13 +24,12 @@ def finetune_config(profile: str = "default", method: str = "rie", seed: int = 0
     """Fine-tuning on the VLR training set from the pretrained model.
 
     ``method`` is a margin-head name for the baselines ("arcface", "cosface", ...), or "rie"
-    for ArcFace + all RIE terms (alpha 5, beta 2, gamma 1 unless overridden in ``loss``).
+    for ArcFace + all RIE terms (``PAPER_WEIGHTS``: alpha 5, beta 2, gamma 1, unless overridden in ``loss``).
     """
-    _check(profile)
     base = pretrain_config(profile, seed)
-    epochs = {"smoke": 1, "default": 6, "paper": 20}[profile]
-    rie_terms = {"alpha": 5.0, "beta": 2.0, "gamma": 1.0} if method == "rie" else {"alpha": 0.0, "beta": 0.0, "gamma": 0.0}
+    epochs = FINETUNE_EPOCHS[profile]
+    rie_terms = PAPER_WEIGHTS if method == OURS_METHOD else NO_RIE_TERMS
     return base.replace(
-        name=f"{method}-{profile}", head="arcface" if method == "rie" else method, epochs=epochs, lr=0.01,
+        name=f"{method}-{profile}", head="arcface" if method == OURS_METHOD else method, epochs=epochs, lr=0.01,
         warmup_epochs=0.0, loss={**rie_terms, **loss},
     )
