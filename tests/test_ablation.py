@@ -155,3 +155,62 @@ def test_rank_claim_is_undefined_when_every_method_ties():
     rows = [{"method": m, "seed": s, "r1 w/o dis": 50.0} for m in ablation.PAPER_TABLE4 for s in range(3)]
     rank = [c for c in ablation.table4_claims(rows) if c["unit"] == "rho"][0]
     assert math.isnan(rank["effect"]) and rank["verdict"] == "undefined"
+
+
+def test_reading_configs_share_the_cache_with_table4_when_they_are_the_default():
+    default = ablation.method_config(ablation.OURS, "smoke", 0)
+    same = {"xi_gradient": default.loss.xi_gradient, "mse_reduction": default.loss.mse_reduction}
+    assert ablation.reading_config(same, "smoke", 0) == default
+    assert ablation.reading_config(None, "smoke", 1) == ablation.method_config(ablation.BASELINE, "smoke", 1)
+    names = {ablation.reading_config(r, "smoke", 0).name for r in ablation.READINGS.values()}
+    assert len(names) == len(ablation.READINGS)  # one cache entry per reading
+    for overrides in ablation.READINGS.values():
+        loss = ablation.reading_config(overrides, "smoke", 0).loss
+        assert (loss.xi_gradient, loss.mse_reduction) == (overrides["xi_gradient"], overrides["mse_reduction"])
+        assert (loss.alpha, loss.beta, loss.gamma) == (5.0, 2.0, 1.0)
+
+
+def _reading_rows():
+    rows = []
+    for seed, noise in enumerate([0.0, 0.2, -0.1]):
+        for arm, scoring, r1, d in [("base", "v", 30, 0.60), ("base", "v_prime", 30.5, 0.60), ("A", "v", 31 + noise, 0.70),
+                                    ("A", "v_attn", 29 + noise, 0.70), ("A", "v_prime", 31 + noise, 0.70),
+                                    ("A", "v+v_attn", 30 + noise, 0.70), ("B", "v", 32, 0.65)]:
+            rows.append({"method": f"{arm} | {scoring}", "arm": arm, "scoring": scoring, "seed": seed,
+                         "r1 w/o dis": r1, "d_UI hard": d + 0.01 * seed})
+    return rows
+
+
+def test_readings_claims_and_the_best_reading():
+    rows = _reading_rows()
+    assert ablation.best_reading(rows, readings={"A": {}, "B": {}}) == "B"
+    claims = {c["claim"]: c for c in ablation.readings_claims(rows, default="A", baseline="base")}
+    assert claims["A > ArcFace on r1 w/o dis (scored with v)"]["effect"] == pytest.approx(1 + 0.1 / 3)
+    assert claims["A > ArcFace on r1 w/o dis (scored with v)"]["verdict"] == "holds"
+    assert claims["B moves hard training faces farther from the UI centre than ArcFace (d_UI)"]["effect"] == pytest.approx(0.05)
+    assert claims["A: scored with v_attn > scored with v on r1 w/o dis"]["verdict"] == "reversed"
+    assert claims["ArcFace: scored with v_prime (Eq. 8 at inference) > scored with v on r1 w/o dis"]["effect"] == pytest.approx(0.5)
+
+
+def test_run_readings_on_the_smoke_world(tmp_path):
+    from rie.data.synth import WorldConfig, build_world
+    from rie.evaluation.inference import SCORING, extract
+    from rie.method.ri import ui_center
+    from rie.training.recipes import pretrain_config
+    from rie.training.train import train_or_load
+
+    world = build_world(WorldConfig.from_profile("smoke", seed=0))
+    pre = world["pretrain"]
+    pretrained = train_or_load(pretrain_config("smoke"), pre.images, pre.labels, cache_dir=tmp_path, progress=False)
+    u = ui_center(extract(pretrained.model, world["ui"].images).v)
+    arms = {"base": None, "coupled": ablation.READINGS["xi coupled, MSE Eq. 9"]}
+    rows = ablation.run_readings(world, pretrained.model.state_dict(), arms, [0], "smoke", tmp_path, u)
+    assert [(r["arm"], r["scoring"]) for r in rows] == [("base", s) for s in ablation.BASELINE_SCORINGS] + [("coupled", s) for s in SCORING]
+    for r in rows:
+        assert 0 <= r["r1 w/o dis"] <= 100 and 0 <= r["d_UI hard"] <= 2 and 0 <= r["d_UI moderate"] <= 2
+
+
+def test_the_default_reading_is_table4s_ours():
+    name = ablation.default_reading("smoke")
+    loss = ablation.method_config(ablation.OURS, "smoke", 0).loss
+    assert ablation.READINGS[name] == {"xi_gradient": loss.xi_gradient, "mse_reduction": loss.mse_reduction}

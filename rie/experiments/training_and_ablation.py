@@ -18,6 +18,8 @@ import numpy as np
 
 from ..common.checks import RIEInputError
 from ..common.constants import BASELINE_METHOD, OURS_METHOD, PAPER_WEIGHTS, TABLE4_LABELS
+from ..data.synth import TIER_CODES
+from ..evaluation.inference import SCORING, extract
 from ..evaluation.protocols import (
     FARS,
     FPIRS,
@@ -28,6 +30,7 @@ from ..evaluation.protocols import (
     verification,
 )
 from ..evaluation.verdicts import judge, make_claim, paired_effect, per_seed, summarise
+from ..method.ri import ui_center, ui_proximity
 from ..training.recipes import finetune_config
 from ..training.train import train_or_load
 
@@ -243,6 +246,92 @@ def comparison_table(rows: list[dict], columns, a: str = OURS, b: str = BASELINE
         d, sd, _ = paired_effect(rows, a, b, c)
         lines.append(f"{c:{width}s}{mb:10.2f} ± {sb:4.2f}{ma:10.2f} ± {sa:4.2f}{d:+10.2f} ± {sd:4.2f}  {judge(d, sd)}")
     return "\n".join(lines)
+
+
+
+# ---------------------------------------------------------------------------------------------
+# The paper's open readings (SPEC): does xi carry a gradient (Eq. 3), Eq. 9's reduction, is v'
+# detached, and which embedding is scored at test time
+# ---------------------------------------------------------------------------------------------
+
+READINGS = {
+    "xi target, MSE mean": {"xi_gradient": "target", "mse_reduction": "elementwise"},
+    "xi target, MSE Eq. 9": {"xi_gradient": "target", "mse_reduction": "paper"},
+    "xi coupled, MSE mean": {"xi_gradient": "coupled", "mse_reduction": "elementwise"},
+    "xi coupled, MSE Eq. 9": {"xi_gradient": "coupled", "mse_reduction": "paper"},
+}
+BASELINE_SCORINGS = ("v", "v_prime")  # the baseline's attention branch is never trained
+
+
+def reading_config(overrides: dict | None, profile: str, seed: int):
+    """Ours under one reading (``RIELossConfig`` overrides); ``None`` is the ArcFace baseline.
+
+    The reading that equals the defaults is exactly Table 4's "Ours (all)" config (one cache entry)."""
+    if overrides is None:
+        return method_config(BASELINE, profile, seed)
+    config = finetune_config(profile, OURS_METHOD, seed=seed, **overrides)
+    if config == method_config(OURS, profile, seed):
+        return method_config(OURS, profile, seed)
+    tag = "-".join(f"{k}={v}" for k, v in sorted(overrides.items()))
+    return config.replace(name=f"{OURS_METHOD}-{tag}-{profile}")
+
+
+def ui_distance_by_tier(model, images, tiers, u, names=("hard", "moderate")) -> dict[str, float]:
+    """Mean d_UI (Eq. 2) of the images of each tier to the UI centre ``u``: the mechanism's own signature
+    (the ID loss should move hard faces away from the UI cluster, Section 3.3)."""
+    d = ui_proximity(extract(model, images).v, u)
+    return {f"d_UI {n}": float(d[tiers == TIER_CODES[n]].mean()) for n in names}
+
+
+def run_readings(world, pretrained_state: dict, arms: dict, seeds, profile: str, model_dir, u_fixed,
+                 progress: bool = False) -> list[dict]:
+    """One row per (arm, scoring embedding, seed): rank-1 with and without distractors and the mean d_UI of the
+    hard and moderate training images to ``u_fixed`` (the pretrained model's UI centre).
+
+    ``arms`` maps a name to ``RIELossConfig`` overrides (``None``: the ArcFace baseline, scored with
+    ``BASELINE_SCORINGS``; the RIE arms with every ``SCORING``). For "v_prime" each model uses its own UI
+    centre, computed from the world's UI set at inference (Eq. 8 as Deng et al. apply it)."""
+    train = world["train"]
+    rows = []
+    for arm, overrides in arms.items():
+        for seed in seeds:
+            result = fine_tune(reading_config(overrides, profile, seed), world, pretrained_state, model_dir, progress)
+            mechanism = ui_distance_by_tier(result.model, train.images, train.params["tier"], u_fixed)
+            u_model = ui_center(extract(result.model, world["ui"].images).v)
+            for scoring in BASELINE_SCORINGS if overrides is None else SCORING:
+                found = identification(result.model, world, ranks=(1,), scoring=scoring, u=u_model)
+                rows.append({"method": f"{arm} | {scoring}", "arm": arm, "scoring": scoring, "seed": seed,
+                             "seconds": result.seconds, "loaded": result.loaded,
+                             "r1 w/o dis": 100 * found["w/o dis"][1], "r1 w/ dis": 100 * found["w/ dis"][1], **mechanism})
+    return rows
+
+
+def default_reading(profile: str = "default") -> str:
+    """The reading that Table 4's "Ours (all)" uses (the ``RIELossConfig`` defaults)."""
+    ours = method_config(OURS, profile, 0)
+    return next(r for r, overrides in READINGS.items() if reading_config(overrides, profile, 0) == ours)
+
+
+def best_reading(rows: list[dict], readings=READINGS, key: str = "r1 w/o dis") -> str:
+    """The reading whose model, scored with v, has the highest mean ``key`` over seeds."""
+    means = {g: m for g, (m, _, _) in summarise(rows, key).items()}
+    return max(readings, key=lambda r: means[f"{r} | v"])
+
+
+def readings_claims(rows: list[dict], default: str, baseline: str = BASELINE, key: str = "r1 w/o dis") -> list[dict]:
+    """Each reading against the baseline (rank-1 and d_UI of the hard faces, scored with v), and each scoring
+    embedding against v for the ``default`` reading and for the baseline; paired by seed."""
+    arms = list(dict.fromkeys(r["arm"] for r in rows if r["arm"] != baseline))
+    claims = [make_claim(f"{arm} > ArcFace on {key} (scored with v)", paired_effect(rows, f"{arm} | v", f"{baseline} | v", key))
+              for arm in arms]
+    claims += [make_claim(f"{arm} moves hard training faces farther from the UI centre than ArcFace (d_UI)",
+                          paired_effect(rows, f"{arm} | v", f"{baseline} | v", "d_UI hard"), unit="")
+               for arm in arms]
+    claims += [make_claim(f"{default}: scored with {s} > scored with v on {key}",
+                          paired_effect(rows, f"{default} | {s}", f"{default} | v", key)) for s in SCORING if s != "v"]
+    claims.append(make_claim(f"ArcFace: scored with v_prime (Eq. 8 at inference) > scored with v on {key}",
+                             paired_effect(rows, f"{baseline} | v_prime", f"{baseline} | v", key)))
+    return claims
 
 
 # ---------------------------------------------------------------------------------------------
