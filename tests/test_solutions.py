@@ -56,7 +56,7 @@ def test_solution_is_committed_without_outputs(path):
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
-def test_solution_runs_with_smoke_profile(path, tmp_path):
+def test_solution_executes_on_the_quick_profile(path, tmp_path):
     execute(path, tmp_path / path.name, profile="smoke")
     code = [c for c in _cells(tmp_path / path.name) if c["cell_type"] == "code"]
     outputs = [o for c in code for o in c.get("outputs", [])]
