@@ -29,7 +29,7 @@ report: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -c "import torchvision, pytorch_grad_cam, torchvision.ops; print('torchvision', torchvision.__version__, 'and pytorch_grad_cam import')"
-	$(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider --ignore-glob="notebooks/.*"
+	$(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider --ignore-glob="notebooks/.*" --ignore=notebooks/solutions
 
 # Opens JupyterLab on notebooks/ in the project's environment (Ctrl-C stops it). On a remote machine or in a
 # container: make lab LAB_ARGS="--no-browser --ip=0.0.0.0" (as root, JupyterLab also asks for --allow-root).

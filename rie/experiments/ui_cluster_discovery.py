@@ -54,6 +54,9 @@ def ui_distance_histogram(d_ui, mixture=None, highlight=None, highlight_label: s
         w = np.asarray(highlight).mean()
         ax.hist(d[np.asarray(highlight)], bins=edges, density=True, alpha=0.6, color="C3",
                 weights=np.full(int(np.sum(highlight)), w), label=highlight_label)
+    elif highlight is not None:  # an empty choice is said, not silently left blank
+        ax.text(0.5, 0.95, f"no image here: {highlight_label or 'the highlight is empty'}", transform=ax.transAxes,
+                ha="center", va="top", fontsize=9, color="C3")
     if mixture is not None:
         grid = np.linspace(d.min(), d.max(), 300)
         ax.plot(grid, mixture_density(mixture, grid), color="k", lw=1.2, label="2-Gaussian fit")

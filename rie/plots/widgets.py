@@ -16,12 +16,18 @@ def headless() -> bool:
     return os.environ.get("RIE_HEADLESS", "") == "1"
 
 
-def explore(draw, **controls):
-    """``draw(**values) -> Figure``; each control is an ipywidgets widget whose ``value`` is the default."""
+def explore(draw, **controls) -> None:
+    """``draw(**values) -> Figure``; each control is an ipywidgets widget whose ``value`` is the default.
+
+    Returns None: ``ipywidgets.interact`` displays the controls and their output itself and returns
+    the wrapped function, which JupyterLab would print under the widget as a stray
+    ``<function ...<lambda>>`` if a cell ended with it.
+    """
     defaults = {name: widget.value for name, widget in controls.items()}
     if headless():
         show(draw(**defaults))
         return None
     import ipywidgets
 
-    return ipywidgets.interact(lambda **values: show(draw(**values)), **controls)
+    ipywidgets.interact(lambda **values: show(draw(**values)), **controls)
+    return None
