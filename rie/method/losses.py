@@ -97,10 +97,11 @@ class RIELossConfig:
     # the prototypes, "to push the hard-to-recognize face embedding with low RI away from
     # unrecognizable faces cluster" (abstract). "target": xi is a no-grad regression target, and
     # no RIE term reaches the embedding head or the prototypes.
-    xi_gradient: str = "target"
+    # Default "coupled" (measured stable: README, Choices).
+    xi_gradient: str = "coupled"
     # Eq. 9 "(1/B) sum_i (v'_i - v_attn_i)^2": "paper" sums over the embedding dimension and
-    # averages over the batch; "elementwise" averages over B x D elements (1/D of it).
-    mse_reduction: str = "elementwise"
+    # averages over the batch (the default); "elementwise" averages over B x D elements (1/D of it).
+    mse_reduction: str = "paper"
     # v' is a target the attention branch regresses onto; detaching it keeps L_MSE from
     # moving the backbone's embedding towards v_attn (the paper does not say; both are available).
     detach_v_prime: bool = True
