@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..common.checks import RIEInputError, check_same_shape, check_tensor
+from ..common.checks import RIEInputError, check_number, check_same_shape, check_tensor
 from .ri import project_away, recognizability_index
 
 # Default tau: the ID loss asks for "a statistically significant deviation" of xi_hat from
@@ -84,11 +84,14 @@ class RIELossConfig:
     xi_max: float | None = 100.0
 
     def __post_init__(self):
+        # check_number, not "< 0": a NaN weight passes every comparison and trains to NaN
         for name in ("alpha", "beta", "gamma"):
-            if getattr(self, name) < 0:
-                raise RIEInputError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.xi_max is not None and self.xi_max <= 0:
-            raise RIEInputError(f"xi_max must be > 0 or None, got {self.xi_max}")
+            check_number(getattr(self, name), name, low=0)
+        check_number(self.tau, "tau")
+        check_number(self.smooth_l1_beta, "smooth_l1_beta", low=0, low_open=True)
+        check_number(self.xi_max, "xi_max (> 0 or None)", low=0, low_open=True, allow_none=True)
+        if not isinstance(self.detach_v_prime, bool):
+            raise RIEInputError(f"detach_v_prime must be True or False, got {self.detach_v_prime!r}")
         if self.ui_stats not in ("standard", "estimated"):
             raise RIEInputError(f"ui_stats must be 'standard' or 'estimated', got {self.ui_stats!r}")
 
