@@ -23,26 +23,34 @@ from .ri import project_away, recognizability_index
 DEFAULT_TAU = 1.645
 
 
+def _check_batch(x: torch.Tensor, name: str, ndim: int | None = None) -> torch.Tensor:
+    """A finite, non-empty floating tensor: the mean of an empty batch is a silent NaN."""
+    check_tensor(x, name, ndim=ndim)
+    if x.numel() == 0:
+        raise RIEInputError(f"{name} is empty (shape {tuple(x.shape)}): a loss over no rows is undefined")
+    return x
+
+
 def ri_regression_loss(xi_hat: torch.Tensor, xi: torch.Tensor, beta: float = 0.75) -> torch.Tensor:
     """Eq. 4: smooth L1 between the learned RI ``xi_hat`` and the target RI ``xi`` (beta = 0.75)."""
-    check_tensor(xi_hat, "xi_hat", ndim=1)
-    check_tensor(xi, "xi", ndim=1)
+    _check_batch(xi_hat, "xi_hat", ndim=1)
+    _check_batch(xi, "xi", ndim=1)
     check_same_shape(xi_hat, xi, "xi_hat", "xi")
-    if beta <= 0:
-        raise RIEInputError(f"smooth L1 beta must be > 0, got {beta}")
+    check_number(beta, "smooth L1 beta", low=0, low_open=True)
     return F.smooth_l1_loss(xi_hat, xi.detach(), beta=beta)
 
 
 def diversion(xi_hat: torch.Tensor, mu_ui: float = 0.0, sigma_ui: float = 1.0) -> torch.Tensor:
     """Eq. 5: ``div = (xi_hat - mu_UI) / sigma_UI``."""
-    if not sigma_ui > 0:
-        raise RIEInputError(f"sigma_UI must be > 0, got {sigma_ui}")
+    check_number(mu_ui, "mu_UI")
+    check_number(sigma_ui, "sigma_UI", low=0, low_open=True)
     return (xi_hat - mu_ui) / sigma_ui
 
 
 def index_diversion_loss(xi_hat: torch.Tensor, tau: float = DEFAULT_TAU, mu_ui: float = 0.0, sigma_ui: float = 1.0):
     """Eq. 7: ``L_ID = mean(max(0, tau - div))``: pushes low-RI (hard) faces above tau."""
-    check_tensor(xi_hat, "xi_hat", ndim=1)
+    _check_batch(xi_hat, "xi_hat", ndim=1)
+    check_number(tau, "tau")
     return F.relu(tau - diversion(xi_hat, mu_ui, sigma_ui)).mean()
 
 
@@ -59,6 +67,8 @@ def ui_statistics(xi_hat_ui: torch.Tensor) -> tuple[float, float]:
 
 def attention_loss(v_prime: torch.Tensor, v_attn: torch.Tensor) -> torch.Tensor:
     """Eq. 9: ``L_MSE = mean((v' - v_attn)^2)`` (element-wise mean, as ``nn.MSELoss``)."""
+    _check_batch(v_prime, "v'")
+    _check_batch(v_attn, "v_attn")
     check_same_shape(v_prime, v_attn, "v'", "v_attn")
     return F.mse_loss(v_attn, v_prime)
 
