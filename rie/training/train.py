@@ -6,6 +6,11 @@ writes a checkpoint after every epoch; an interrupted run resumes from it and en
 with bit-identical weights. A finished model is a plain ``state_dict`` plus a JSON
 config, cached under a key derived from the config *and* the data, so a changed
 config or data set trains a new model and an unchanged one is loaded, never retrained.
+
+Nothing starts before the config, the data and the cache folder pass their checks
+(``RIEInputError`` naming the field or data-set index). A run that produces NaN or inf
+raises ``TrainingDivergedError`` (epoch, step, term), so a diverged model is never
+checkpointed or cached; a damaged checkpoint is reported and the run starts afresh.
 """
 
 from __future__ import annotations
@@ -337,13 +342,13 @@ def fit(
     checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
     if checkpoint_path:
         _check_writable(checkpoint_path.parent)
+    ckpt = _read_checkpoint(checkpoint_path, config)  # a config mismatch fails here, before any work
     num_classes = int(labels.max()) + 1
     model, head, params, optimizer, criterion, generator, center = _start(config, num_classes, init_state, ui_images)
     steps_per_epoch = len(images) // config.batch_size
     total_steps = steps_per_epoch * config.epochs
     history, start_epoch, seconds = [], 0, 0.0
 
-    ckpt = _read_checkpoint(checkpoint_path, config)
     if ckpt is not None:
         try:
             model.load_state_dict(ckpt["model"])
@@ -418,12 +423,12 @@ def fit(
                 break
         if stopped:
             break
+        seconds += time.perf_counter() - t0
         # Weights (and the embeddings of a few images) are checked once an epoch, not every
         # step (a per-step weight check cost ~10 % of a step), and always before a checkpoint
         # is written, so no checkpoint holds a diverged model.
         _check_weights(config, model, head, epoch, step, step_global)
         _check_outputs(config, model, images, center() if center is not None else None, epoch, step, step_global)
-        seconds += time.perf_counter() - t0
         history.append({"epoch": epoch, **{k: s / steps_per_epoch for k, s in sums.items()}})
         if checkpoint_path:
             state = {
