@@ -536,3 +536,12 @@ def test_id_list_with_undecodable_bytes_names_file_and_line(tmp_path):
     (test / "gallery_img_ID_pairs.txt").write_bytes(b"20_c1_1.jpg 1\n\xe9t\xe9 2\n")
     with pytest.raises(RIEInputError, match=r"gallery_img_ID_pairs.txt, line 2: not UTF-8"):
         load_survface(tmp_path)
+
+
+def test_float_image_with_nan_pixels_is_skipped_at_the_scan(tmp_path):
+    good, bad = tmp_path / "good.tif", tmp_path / "bad.tif"
+    Image.fromarray(np.full((4, 4), 0.5, dtype=np.float32)).save(good)
+    Image.fromarray(np.array([[0.5, np.nan], [0.5, 0.5]], dtype=np.float32)).save(bad)
+    ds = FaceFolderSet([(good, "x"), (bad, "x")], image_size=2)
+    assert len(ds) == 1 and skip_reason(ds, "bad.tif") == "float image with NaN or inf pixels"
+    assert ds[0][0][0, 0, 0] == pytest.approx(128 / 127.5 - 1, abs=1e-6)  # "F" is read as [0, 1]

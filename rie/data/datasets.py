@@ -181,8 +181,13 @@ def check_image_file(path: str) -> tuple[str | None, tuple[int, int] | None, str
             with Image.open(path) as im:
                 im.load()
                 mode, size = im.mode, im.size
+                # a float image (32-bit TIFF) can hold NaN, which the uint8 conversion turns into
+                # an arbitrary grey: refuse it here, where it is named, not inside a batch
+                finite = mode != "F" or bool(np.isfinite(np.asarray(im)).all())
     except Exception as exc:  # PIL raises many types (OSError, SyntaxError, ValueError, ...)
         return None, None, f"not a readable image ({type(exc).__name__}: {exc})"
+    if not finite:
+        return None, None, "float image with NaN or inf pixels"
     if size[0] < 1 or size[1] < 1:
         return None, None, f"empty image (size {size})"
     return mode, size, None
