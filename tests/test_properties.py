@@ -329,6 +329,37 @@ def test_image_folder_tree(tree):
 
 
 @SETTINGS
+@given(changes=st.lists(st.sampled_from(["none", "none", "delete", "garbage", "rewrite", "truncate"]), min_size=1, max_size=6))
+def test_files_changed_after_the_scan(changes):
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for k in range(len(changes)):
+            paths.append(Path(tmp) / f"{k}.png")
+            Image.new("L", (5, 6), 10 * k).save(paths[-1])
+        ds = FaceFolderSet([(p, str(k % 2)) for k, p in enumerate(paths)], image_size=4)
+        for path, change in zip(paths, changes):
+            if change == "delete":
+                path.unlink()
+            elif change == "garbage":
+                path.write_bytes(b"garbage")
+            elif change == "rewrite":
+                Image.new("L", (7, 7), 255).save(path)
+            elif change == "truncate":
+                path.write_bytes(path.read_bytes()[:20])
+        changed = {str(p) for p, c in zip(paths, changes) if c != "none"}
+        try:
+            items = [ds[i] for i in range(len(ds))]
+        except RIEInputError as exc:
+            assert_names_problem(exc, "none of the")
+            assert len(changed) == len(paths)
+            return
+        for image, label, j in items:  # a stand-in is always a file that did not change, with its own label
+            assert ds.paths[j] not in changed and label == int(ds.labels[j])
+            assert image[0, 0, 0] == pytest.approx(10 * j / 127.5 - 1, abs=1e-6)
+        assert {p for p, _ in ds.skipped} == changed and len(ds.skipped) == len(changed)
+
+
+@SETTINGS
 @given(values=st.lists(st.integers(0, 65535), min_size=4, max_size=4), extra=st.integers(0, 65535))
 def test_16_bit_pixels_load_the_same_whatever_else_the_file_holds(values, extra):
     with tempfile.TemporaryDirectory() as tmp:
