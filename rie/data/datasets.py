@@ -15,8 +15,9 @@ way through an epoch; a file that vanishes or changes after that is skipped when
 read and counted in ``skipped`` too. Folder links are followed, but never into a
 folder already scanned (no loop, no image listed twice). 16-bit grey images are
 scaled by their bit depth (``/ 65535``), never by their own maximum. Hidden files
-and folders (names starting with ``.``) are ignored silently. Folder names are matched case-insensitively (the SurvFace
-archive spells ``training_set`` where its README says ``Training_Set``).
+and folders (names starting with ``.``) are ignored silently. Folder names are
+matched case-insensitively (the SurvFace archive spells ``training_set`` where its
+README says ``Training_Set``).
 
 Layouts accepted (checked against the official releases' READMEs and public
 evaluation code; ``root`` may be the dataset folder itself or its parent):
@@ -207,12 +208,12 @@ class FaceFolderSet(Dataset):
                 and so is a file that vanishes, changes or stops decoding after the scan
                 (found when an item is read, in this process or a DataLoader worker).
     validate:   decode every file now (default) so nothing fails mid-epoch.
+    transform:  replaces the default :class:`FaceTransform` (e.g. to add augmentation).
 
     A file found bad when its item is read is replaced by the next readable file
     (``set[i]`` then returns that file's image, label and index ``j``, so the three
     always agree), and counted in ``skipped``. The flags live in a shared-memory
     tensor, so skips seen by DataLoader workers reach the main process's ``skipped``.
-    transform:  replaces the default :class:`FaceTransform` (e.g. to add augmentation).
     """
 
     def __init__(
@@ -432,8 +433,9 @@ def _walk_files(folder: Path, skipped: list, visited: set | None = None) -> list
 
     Links are followed (datasets are often assembled from links), but never into a folder
     already visited or one that contains ``folder``, by real path: a loop (``alice/up -> ..``)
-    or a second route to a folder would otherwise list its images again, under the wrong identity. Such links
-    and unlistable folders go to ``skipped``. ``visited`` is shared by the walks of one scan.
+    or a second route to a folder would otherwise list its images again, under the wrong
+    identity. Such links and unlistable folders go to ``skipped``. ``visited`` is shared by
+    the walks of one scan.
     """
     visited = set() if visited is None else visited
     top = os.path.realpath(folder)
@@ -447,8 +449,9 @@ def _walk_files(folder: Path, skipped: list, visited: set | None = None) -> list
         keep = []
         for d in sorted(d for d in dirnames if not _is_hidden(d)):
             real = os.path.realpath(os.path.join(dirpath, d))
-            if real in visited or top.startswith(real.rstrip(os.sep) + os.sep):  # seen, or holds the walk's top: a loop
-                skipped.append((os.path.join(dirpath, d), "link to a folder already scanned (a loop or a second route): not followed"))
+            if real in visited or top.startswith(real.rstrip(os.sep) + os.sep):  # seen, or holds the top: a loop
+                reason = "link to a folder already scanned (a loop or a second route): not followed"
+                skipped.append((os.path.join(dirpath, d), reason))
                 continue
             visited.add(real)
             keep.append(d)
