@@ -310,3 +310,10 @@ def test_checkpoint_with_nan_weights_or_wrong_shapes_restarts(tmp_path):
     torch.save(state, ckpt)
     with pytest.warns(UserWarning, match="does not fit this run"):
         fit(config, images, labels, checkpoint_path=ckpt, progress=False)
+
+
+@pytest.mark.parametrize("scale, span", [(lambda x: x.float(), r"\[0, 255\]"), (lambda x: x.float() / 255, r"\[0, 1\]")])
+def test_float_images_on_the_wrong_scale_warn(scale, span):
+    images, labels, _ = _data()
+    with pytest.warns(UserWarning, match=f"span {span}; the package expects"):
+        fit(_config(epochs=1), scale(images), labels, progress=False)

@@ -184,13 +184,24 @@ def _check_images(images, name: str, config: TrainConfig) -> None:
         raise RIEInputError(f"{name} are {tuple(images.shape[-2:])} but config.input_size is {config.input_size}")
     if images.dtype != torch.uint8 and not images.is_floating_point():
         raise RIEInputError(f"{name} must be uint8 in [0, 255] or floating in [-1, 1], got dtype {images.dtype}")
-    if images.is_floating_point():
-        bad = []
+    if images.is_floating_point() and len(images):
+        bad, low, high = [], math.inf, -math.inf
         for start in range(0, len(images), 4096):
-            rows = ~torch.isfinite(images[start : start + 4096]).flatten(1).all(dim=1)
+            chunk = images[start : start + 4096]
+            rows = ~torch.isfinite(chunk).flatten(1).all(dim=1)
             bad.extend((rows.nonzero().flatten() + start).tolist())
+            if not bad:
+                low, high = min(low, float(chunk.min())), max(high, float(chunk.max()))
         if bad:
             raise RIEInputError(f"{name} contain NaN or inf in {len(bad)} image(s): data-set indices {bad[:10]}")
+        # A wrong scale trains without complaint and gives a model that fails on uint8 input:
+        # [0, 255] floats, or [0, 1] (torchvision's ToTensor), where faces always have dark pixels < 0.
+        if high > 1.0 + 1e-3 or low < -1.0 - 1e-3 or low >= 0.0:
+            warnings.warn(
+                f"float {name} span [{low:.3g}, {high:.3g}]; the package expects x / 127.5 - 1 in [-1, 1] "
+                "(or pass uint8 images, converted automatically)",
+                stacklevel=4,
+            )
 
 
 def _check_data(images, labels, ui_images, config, init_state=None):
