@@ -1,4 +1,5 @@
 import os
+import warnings
 
 import pytest
 import torch
@@ -161,12 +162,16 @@ def test_bad_labels_are_named(labels, message):
         fit(_config(), images, labels, progress=False)
 
 
-def test_label_gaps_warn_with_the_count_of_empty_classes():
+def test_label_gaps_warn_with_the_count_of_empty_classes(tmp_path):
     images, labels, _ = _data()
     labels = torch.tensor([0, 1, 2, 999])[labels]
     with pytest.warns(UserWarning, match="996 of the 1000 classes"):
         result = fit(_config(epochs=1), images, labels, progress=False)
     assert result.head.weight.shape[0] == 1000
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train_or_load(_config(epochs=1), images, labels, cache_dir=tmp_path, progress=False)
+    assert sum("have no image" in str(w.message) for w in caught) == 1  # said once, not once per layer
 
 
 @pytest.mark.parametrize(

@@ -349,6 +349,11 @@ def fit(
     ``max_steps`` stops early (for tests of interruption); the checkpoint is still written.
     """
     _check_data(images, labels, ui_images, config, init_state)
+    return _fit(config, images, labels, ui_images, init_state, checkpoint_path, progress, max_steps)
+
+
+def _fit(config, images, labels, ui_images, init_state, checkpoint_path, progress, max_steps) -> TrainResult:
+    """``fit`` on data already checked (``train_or_load`` checks it before its cache lookup)."""
     check_number(max_steps, "max_steps", low=1, integer=True, allow_none=True)
     checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
     if checkpoint_path:
@@ -564,7 +569,7 @@ def train_or_load(
             return loaded._replace(key=key)
         except Exception as exc:  # a damaged cache entry is retrained, loudly
             warnings.warn(f"cached model {folder} could not be loaded ({exc}); training it again")
-    result = fit(config, images, labels, ui_images, init_state, checkpoint_path=folder / "checkpoint.pt", progress=progress)
+    result = _fit(config, images, labels, ui_images, init_state, folder / "checkpoint.pt", progress, None)
     atomic_write(model_file, lambda tmp: torch.save(result.model.state_dict(), tmp))
     atomic_write(head_file, lambda tmp: torch.save(result.head.state_dict(), tmp))
     meta = {
