@@ -174,6 +174,7 @@ def _build_role(role: str, config: WorldConfig, people) -> FaceSet:
         boxes=batch.boxes, role=role, num_classes=c if labelled else 0,
     )  # fmt: skip
 
+
 def _face_set_from_state(state: dict, role: str, expected: int, image_size: int) -> FaceSet:
     fs = FaceSet(**state)
     cache.check_face_set(fs, role, expected, image_size)

@@ -52,7 +52,7 @@ def draw_occluder(f: Face) -> torch.Tensor:
     occlusion = f.zeros.clone()
 
     def draw(i):
-        k, kd = len(i), kind[i]
+        kd = kind[i]
         size_o, ox, oy = nz["occ_size"][i], nz["occ_x"][i], nz["occ_y"][i]
         hw, hh = size_o * 0.75, size_o * 0.55
         block = (cv.ramp(X, _col(ox - hw)) * cv.ramp(X, _col(ox + hw), -1.0)

@@ -147,7 +147,6 @@ def _on_subset(mask: torch.Tensor, draw) -> None:
         draw(idx)
 
 
-
 # ---------------------------------------------------------------------------
 # The crop transform (roll, zoom, shift): boxes here, images by the camera
 # ---------------------------------------------------------------------------
