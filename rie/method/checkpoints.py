@@ -113,7 +113,7 @@ def _as_uint8_nchw(images) -> torch.Tensor:
     if isinstance(images, np.ndarray):
         if images.ndim not in (3, 4) or images.shape[-1] != 3:
             raise RIEInputError(f"a numpy image batch must be (N, H, W, 3) or (H, W, 3) RGB, got {images.shape}")
-        images = torch.from_numpy(np.ascontiguousarray(images)).movedim(-1, -3)
+        images = torch.from_numpy(np.array(images, copy=True)).movedim(-1, -3)
     if not isinstance(images, torch.Tensor):
         raise RIEInputError(f"images must be a uint8 tensor, a numpy array or a PIL image, got {type(images).__name__}")
     if images.dtype != torch.uint8:
