@@ -128,3 +128,27 @@ def test_cli_scores_with_a_checkpoint(folder, tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # argparse: unknown format
         main(["score", str(folder), "--checkpoint", str(ckpt), "--format", "insightface", "--method", "magface"])
+
+
+def test_cli_scores_with_a_rie_model_folder(tmp_path, capsys):
+    from rie.common.utils import save_json
+    from rie.training.train import TrainConfig, build
+
+    config = TrainConfig()
+    model, head = build(config, 3)
+    folder = tmp_path / "model"
+    folder.mkdir()
+    torch.save(model.state_dict(), folder / "model.pt")
+    torch.save(head.state_dict(), folder / "head.pt")
+    save_json({"config": config.to_dict(), "history": [], "ui_center": None, "num_classes": 3}, folder / "config.json")
+    faces = _faces(tmp_path / "faces", n=2, size=model.backbone.input_size)
+    out = tmp_path / "ri.csv"
+    assert main(["score", str(faces), "--checkpoint", str(folder), "--format", "rie", "--method", "ri",
+                 "--out", str(out)]) == 0
+    with torch.no_grad():
+        img = torch.from_numpy(np.array(Image.open(faces / "face_0.png"))).permute(2, 0, 1)[None]
+        want = model.eval().quality(img.float() / 127.5 - 1.0).item()  # rie's own convention: RGB in [-1, 1]
+    rows = {os.path.basename(p): float(s) for p, s in _read(out)[1:]}
+    assert rows["face_0.png"] == pytest.approx(want, rel=1e-5, abs=1e-6)
+    assert main(["score", str(faces), "--checkpoint", str(tmp_path), "--format", "rie", "--method", "ri"]) == 2
+    assert "not a trained-model folder" in capsys.readouterr().err
