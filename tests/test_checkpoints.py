@@ -88,6 +88,24 @@ def face():
     return torch.from_numpy(rng.integers(0, 256, (1, 3, 112, 112), dtype=np.uint8))
 
 
+class AttributeDict(dict):
+    """Pickled by module and name, as Lightning's AttributeDict of hyper-parameters is."""
+
+
+class Payload:
+    """An object whose unpickling would write a file: the loader must never run it."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (_touch, (self.path,))
+
+
+def _touch(path):
+    open(path, "w").close()
+
+
 def _save(obj, path):
     torch.save(obj, path)
     return path
@@ -174,7 +192,7 @@ def test_adaface_lightning_checkpoint(tmp_path, face):
     torch.manual_seed(1)
     sd = adaface_ir_state()
     ckpt = {"state_dict": {"model." + k: v for k, v in sd.items()} | {"head.kernel": torch.randn(512, 10)},
-            "hyper_parameters": argparse.Namespace(arch="ir_18", m=0.4), "epoch": 24}
+            "hyper_parameters": AttributeDict(arch="ir_18", m=0.4), "epoch": 24}
     loaded = load_checkpoint(_save(ckpt, tmp_path / "ada.ckpt"), "adaface")
     assert loaded.arch == "ir_18" and isinstance(loaded.model, AdaFaceIR) and loaded.ignored == ("head.kernel",)
     with torch.no_grad():
@@ -183,6 +201,16 @@ def test_adaface_lightning_checkpoint(tmp_path, face):
         unit, norm = loaded.model.forward_normalised(x)  # AdaFace's forward: (x/|x|, |x|)
     assert norm.shape == (1, 1) and torch.allclose(unit * norm, v, atol=1e-5)
     assert torch.allclose(unit.norm(dim=1), torch.ones(1), atol=1e-5)
+
+
+def test_objects_besides_tensors_are_never_built(tmp_path, r18_state):
+    marker = tmp_path / "ran"
+    ckpt = {"state_dict": r18_state, "args": argparse.Namespace(network="r18"), "extra": Payload(str(marker))}
+    loaded = load_checkpoint(_save(ckpt, tmp_path / "p.pth"), "arcface_torch")
+    assert loaded.arch == "r18" and not marker.exists()
+    with pytest.raises(RIEInputError, match="pickled Python object"):
+        load_checkpoint(_save(Payload(str(marker)), tmp_path / "obj.pth"), "arcface_torch")
+    assert not marker.exists()
 
 
 def test_adaface_port_has_net_py_names_and_shapes():

@@ -155,6 +155,55 @@ class LoadedCheckpoint:
 # ----------------------------------------------------------------------------- reading
 
 
+class _Unloaded(dict):
+    """Stands in for every Python object a checkpoint pickles besides tensors and plain containers
+    (e.g. Lightning's ``AttributeDict`` of hyper-parameters): built without running any of its code."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+    def __setstate__(self, state):
+        pass
+
+
+_TENSOR_GLOBALS = {
+    ("collections", "OrderedDict"), ("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_parameter"),
+    ("torch._utils", "_rebuild_parameter_with_state"), ("torch", "Size"), ("torch._tensor", "_rebuild_from_type_v2"),
+    ("torch", "Tensor"), ("torch.nn.parameter", "Parameter"), ("builtins", "set"), ("builtins", "frozenset"),
+    ("builtins", "slice"), ("builtins", "complex"), ("builtins", "bytearray"),
+}
+
+
+class _TensorsOnlyUnpickler(pickle.Unpickler):
+    """Resolves only tensor-rebuilding functions, dtypes and plain containers; any other class or
+    function a checkpoint names becomes an inert :class:`_Unloaded` (never imported, never called)."""
+
+    def find_class(self, module, name):
+        if (module, name) in _TENSOR_GLOBALS or (module == "torch" and isinstance(getattr(torch, name, None), torch.dtype)):
+            return super().find_class(module, name)
+        return _Unloaded
+
+
+class _TensorsOnlyPickle:  # the pickle_module torch.load uses
+    Unpickler = _TensorsOnlyUnpickler
+
+    @staticmethod
+    def load(f, **kwargs):
+        return _TensorsOnlyUnpickler(f, **kwargs).load()
+
+
+def _torch_load(path: Path):
+    try:
+        # arcface_torch, CR-FIQA and MagFace save plain tensors (and argparse.Namespace args)
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # AdaFace's Lightning checkpoints also pickle their hyper-parameters as Lightning's
+        # AttributeDict, which torch's weights-only loader refuses: read the tensors, and leave
+        # every other object unbuilt (no code from the file runs; Lightning need not be installed)
+        return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_TensorsOnlyPickle)
+
+
 def read_state_dict(path) -> dict[str, torch.Tensor]:
     """The tensors of a checkpoint file: a bare state_dict or one under "state_dict" / "model"."""
     path = Path(path)
@@ -163,23 +212,19 @@ def read_state_dict(path) -> dict[str, torch.Tensor]:
     if path.is_dir():
         raise RIEInputError(f"checkpoint {path} is a folder, not a checkpoint file")
     try:
-        # AdaFace's Lightning checkpoints pickle their hyper-parameters as an argparse.Namespace
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise RIEInputError(
-            f"checkpoint {path}: not a PyTorch checkpoint, or one that holds Python objects other than "
-            f"tensors, which are not loaded for safety ({first})"
-        ) from exc
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
+        obj = _torch_load(path)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, TypeError, AttributeError,
+            KeyError, IndexError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
         raise RIEInputError(f"checkpoint {path}: not a PyTorch checkpoint ({type(exc).__name__}: {str(exc)[:200]})") from exc
     state = obj
     if isinstance(obj, dict):
         for key in ("state_dict", "model"):
-            if isinstance(obj.get(key), dict):
+            if isinstance(obj.get(key), dict) and not isinstance(obj[key], _Unloaded):
                 state = obj[key]
                 break
+    if isinstance(state, _Unloaded) or (isinstance(obj, dict) and isinstance(obj.get("model"), _Unloaded) and state is obj):
+        raise RIEInputError(f"checkpoint {path}: holds a pickled Python object (a whole model?), not a state_dict; "
+                            f"save model.state_dict() instead")
     if not isinstance(state, dict) or not state:
         raise RIEInputError(f"checkpoint {path}: holds {type(obj).__name__}, not a state_dict (a dict of named tensors)")
     bad = [k for k, v in state.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
