@@ -117,7 +117,10 @@ def _save(obj, path):
 def test_each_format_carries_its_convention():
     red = torch.zeros(1, 3, 112, 112, dtype=torch.uint8)
     red[:, 0] = 255  # a pure red RGB image
-    at = lambda fmt: PREPROCESS[fmt](red)[0, :, 0, 0].tolist()  # noqa: E731
+
+    def at(fmt):
+        return PREPROCESS[fmt](red)[0, :, 0, 0].tolist()
+
     assert at("arcface_torch") == [1.0, -1.0, -1.0]  # RGB, x/255*2-1 (arcface_torch inference.py)
     assert at("crfiqa") == [1.0, -1.0, -1.0]
     assert at("magface") == [0.0, 0.0, 1.0]  # BGR (cv2) in [0, 1] (ToTensor, Normalize(0, 1))

@@ -58,7 +58,7 @@ def test_scores_readable_images_and_lists_the_rest(folder, tmp_path, mbf):
     scored = sorted(os.path.basename(p) for p, _ in rows[1:])
     assert scored == ["face_0.png", "face_1.png", "face_2.png", "grey.png"]
     assert all(float(s) > 0 for _, s in rows[1:])  # embedding norms
-    bad = dict((os.path.basename(p), r) for p, r in _read(result.unreadable_path)[1:])
+    bad = {os.path.basename(p): r for p, r in _read(result.unreadable_path)[1:]}
     assert set(bad) == {"corrupt.png", "dangling.png", "notes.txt"}
     assert "not a readable image" in bad["corrupt.png"] and "cannot read" in bad["dangling.png"]
     assert result.unreadable_path.name == "scores_unreadable.csv"

@@ -47,7 +47,7 @@ import torch
 from torch import nn
 
 from ..common.checks import RIEInputError
-from .adaface_net import ADAFACE_ARCHS, ADAFACE_STAGES, AdaFaceIR, adaface_ir
+from .adaface_net import ADAFACE_ARCHS, ADAFACE_STAGES, adaface_ir
 from .backbones import Backbone, IResNet, MobileFaceNet, iresnet18, iresnet34, iresnet50, iresnet100
 from .crfiqa import CRFIQAHead
 
@@ -237,7 +237,7 @@ def read_state_dict(path) -> dict[str, torch.Tensor]:
 
 def strip_prefix(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
     """Drop ``prefix`` from every key that has it (e.g. DDP's ``module.``)."""
-    return {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in state.items()}
+    return {k.removeprefix(prefix): v for k, v in state.items()}
 
 
 def _show(keys, n: int = 5) -> str:
