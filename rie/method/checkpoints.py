@@ -12,8 +12,10 @@ format         state_dict                                  order   range     sou
 arcface_torch  bare IResNet / MobileFaceNet names          RGB     [-1, 1]   recognition/arcface_torch/
                (``rie.method.backbones``)                                    inference.py
 crfiqa         arcface_torch IResNet + ``qs.weight``,      RGB     [-1, 1]   backbones/iresnet.py,
-               ``qs.bias`` (Linear(512, 1) on the                            train_cr_fiqa.py (arcface_torch
-               embedding) -> ``CRFIQAHead``                                  record data), QualityModel.py
+               ``qs.bias`` (Linear(512, 1) on the                            train_cr_fiqa.py, dataset.py
+               embedding) -> ``CRFIQAHead``                                  (MXNet records decoded RGB,
+                                                                             Normalize(0.5, 0.5)),
+                                                                             QualityModel.py
 magface        ``{"state_dict": ...}`` with keys           BGR     [0, 1]    inference/network_inf.py
                ``features.module.*`` or                                      (clean_dict_inf),
                ``module.features.*``; the IResNet names                      inference/gen_feat.py (cv2,
@@ -27,6 +29,10 @@ All take aligned 112x112 crops (five-point alignment, as the datasets' aligned r
 insightface's ``norm_crop``). CR-FIQA's scoring script (``evaluation/getQualityScore.py``)
 defaults to ``--color_channel BGR`` although its training data (arcface_torch's MXNet records)
 is RGB; pass ``preprocess=Preprocess("BGR")`` to reproduce that script.
+
+Checked outside the tests against the public modules themselves (AdaFace net.py IR-18/34/50/101
+and IR-SE-50: same keys, order and shapes, identical outputs; CR-FIQA's and MagFace's
+iresnet50 loaded through these loaders: identical embeddings and quality scores).
 
 A ``module.`` prefix (DataParallel / DDP) is stripped in every format. Every failure is an
 ``RIEInputError`` naming the problem: a missing file, a file that is no checkpoint, a
