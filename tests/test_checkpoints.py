@@ -143,6 +143,9 @@ def test_preprocess_accepts_pil_and_numpy_and_names_bad_input():
         pre(torch.zeros(1, 3, 112, 112))
     with pytest.raises(RIEInputError, match="channel_order"):
         Preprocess("RBG")
+    assert Preprocess("BGR", [0, 1]) == PREPROCESS["magface"]
+    with pytest.raises(RIEInputError, match="value_range"):
+        Preprocess("RGB", (1, -1))
 
 
 # ----------------------------------------------------------------------------- formats

@@ -88,7 +88,11 @@ class Preprocess:
     def __post_init__(self):
         if self.channel_order not in ("RGB", "BGR"):
             raise RIEInputError(f"channel_order must be 'RGB' or 'BGR', got {self.channel_order!r}")
-        lo, hi = self.value_range
+        try:
+            lo, hi = (float(v) for v in self.value_range)
+        except (TypeError, ValueError):
+            raise RIEInputError(f"value_range must be two numbers (low, high), got {self.value_range!r}") from None
+        object.__setattr__(self, "value_range", (lo, hi))  # a list or ints compare equal to the tuple
         if not lo < hi:
             raise RIEInputError(f"value_range must be (low, high) with low < high, got {self.value_range!r}")
 
