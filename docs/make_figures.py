@@ -3,7 +3,7 @@
 The architecture figure is the paper's Fig. 2 as this code builds it (``rie.method.model.RIEModel``,
 ``rie.method.attention``, ``rie.method.ri``, ``rie.method.losses.RIELoss``): the backbone's feature
 map feeds the embedding head (``v``), the perceptibility regression (``xi_hat``) and the
-perceptibility attention (``v_attn``); the margin head, the RI target ``xi`` (Eq. 3) and the
+perceptibility attention (``v_attn``); the margin head, the RI ``xi`` (Eq. 3) and the
 projection ``v'`` (Eq. 8) give the four loss terms of Eq. 10.
 """
 
@@ -57,9 +57,9 @@ def architecture(path: Path = OUT / "architecture.png") -> Path:
     _arrow(ax, fm["r"], reg["l"])
     _arrow(ax, fm["b"], pam["l"], rad=0.3)
 
-    # what training computes from v: the margin head, the RI target, the projection (no gradient into xi)
+    # what training computes from v: the margin head, the RI xi (coupled by default: it keeps its gradient), the projection
     head = _box(ax, c5, 5.0, 2.0, 0.7, "margin head (ArcFace)\n$\\cos\\theta$ to the class weights", TRAIN)
-    xi = _box(ax, c5, 3.9, 2.0, 0.6, "RI target $\\xi$ (Eq. 3) from\n$d_P$, $d_N$, $d_{UI}$; no gradient", TRAIN)
+    xi = _box(ax, c5, 3.9, 2.0, 0.6, "RI $\\xi$ (Eq. 3) from\n$d_P$, $d_N$, $d_{UI}$ (coupled)", TRAIN)
     vp = _box(ax, c5, 1.9, 2.0, 0.65, "$v'$: $v$ projected away\nfrom $u$ (Eq. 8)", TRAIN)
     ui = _box(ax, c5, 0.45, 2.0, 0.55, "UI images $\\to$ centre $u$", DATA)
     _arrow(ax, emb["r"], head["l"], "$v$", offset=(0, 0.03))

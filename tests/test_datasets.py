@@ -390,3 +390,158 @@ def test_survface_pairs(tmp_path):
     (ver / "negative_pairs_names.txt").unlink()
     with pytest.raises(RIEInputError, match="negative_pairs_names.mat"):
         load_survface_pairs(tmp_path)
+
+
+# ----------------------------------------------------------------------------- issue 17: bad input never silent
+
+
+def _two_people(tmp_path):
+    root = tmp_path / "faces"
+    make_image(root / "alice" / "1.png", "L")
+    make_image(root / "bob" / "1.png", "L")
+    return root
+
+
+def test_symlink_loop_does_not_duplicate_images(tmp_path):
+    root = _two_people(tmp_path)
+    (root / "alice" / "up").symlink_to("..")  # a loop: alice/up/bob, alice/up/alice/up/... (82 images before)
+    ds = load_image_folder(root)
+    assert len(ds) == 2 and ds.identities == ["alice", "bob"]
+    assert label_of(ds, "alice/1.png") == 0 and label_of(ds, "bob/1.png") == 1
+    assert "link to a folder already scanned" in skip_reason(ds, "alice/up")
+
+
+def test_second_route_into_a_folder_is_not_followed(tmp_path):
+    root = _two_people(tmp_path)
+    (root / "bob" / "also_alice").symlink_to(root / "alice")  # alice's image would be labelled bob
+    (root / "carol").symlink_to(root / "bob")  # a second name for bob: one person, two labels
+    ds = load_image_folder(root)
+    assert len(ds) == 2 and ds.identities == ["alice", "bob"]
+    for link in ("bob/also_alice", "carol"):
+        assert "link to a folder already scanned" in skip_reason(ds, link)
+
+
+def test_symlink_to_an_ancestor_in_a_flat_scan(tmp_path):
+    probe = tmp_path / "Testing_Set" / "Probe"
+    make_image(probe / "1_1.jpg")
+    make_image(tmp_path / "Testing_Set" / "Gallery_Match" / "2_1.jpg")
+    (probe / "back").symlink_to("../..")
+    ds = load_ui_folder(probe)
+    assert len(ds) == 1 and "already scanned" in skip_reason(ds, "Probe/back")
+
+
+def test_link_outside_the_tree_is_still_followed_once(tmp_path):
+    make_image(tmp_path / "elsewhere" / "x.png", "L")
+    make_image(tmp_path / "faces" / "alice" / "1.png", "L")
+    (tmp_path / "faces" / "alice" / "more").symlink_to(tmp_path / "elsewhere")
+    ds = load_image_folder(tmp_path / "faces")
+    assert len(ds) == 2 and ds.labels.tolist() == [0, 0]
+
+
+def _grey16(path, values):
+    Image.fromarray(np.array(values, dtype=np.uint16)).save(path)
+    return path
+
+
+def test_16_bit_grey_is_scaled_by_bit_depth_not_by_content(tmp_path):
+    # the same pixel value (200 of 65535) in two files that differ in one other pixel
+    a = _grey16(tmp_path / "a.png", [[200, 200], [200, 200]])
+    b = _grey16(tmp_path / "b.png", [[200, 200], [200, 65535]])
+    assert Image.open(a).mode.startswith("I;16")
+    ds = FaceFolderSet([(a, "x"), (b, "x")], image_size=2)
+    pa, pb = ds[0][0], ds[1][0]
+    assert pa[0, 0, 0] == pb[0, 0, 0] == pytest.approx(-1.0, abs=0.01)  # 200/65535 is nearly black
+    assert pb[0, 1, 1] == 1.0
+    # 16-bit PGM (PIL mode "I"): maxval 65535, same rule
+    pgm = tmp_path / "c.pgm"
+    pgm.write_bytes(b"P5 2 2 65535\n" + np.array([200, 200, 200, 32768], dtype=">u2").tobytes())
+    img = FaceFolderSet([(pgm, "x")], image_size=2)[0][0]
+    assert img[0, 0, 0] == pytest.approx(-1.0, abs=0.01) and img[0, 1, 1] == pytest.approx(0.0, abs=0.01)
+
+
+@pytest.mark.parametrize("change", ["delete", "garbage", "rewrite"])
+def test_file_changed_after_the_scan_is_skipped_and_counted(tmp_path, change):
+    paths = [make_image(tmp_path / f"{k}.png", "L", 40 * k) for k in range(4)]
+    ds = FaceFolderSet([(p, str(k)) for k, p in enumerate(paths)], image_size=8)
+    assert ds.skipped == []
+    if change == "delete":
+        paths[1].unlink()
+    elif change == "garbage":
+        paths[1].write_bytes(b"\x89PNG not any more")
+    else:  # still a valid image, but not the one validated
+        make_image(paths[1], "L", 250, size=(20, 20))
+    image, label, index = ds[1]
+    assert (label, index) == (2, 2)  # the next readable file stands in, and says which it is
+    assert image[0, 0, 0] == pytest.approx(80 / 127.5 - 1)
+    assert [p for p, _ in ds.skipped] == [str(paths[1])]
+    word = {"delete": "vanished", "garbage": "changed", "rewrite": "changed"}[change]
+    assert word in ds.skipped[0][1] and "skipped 1" in ds.summary()
+    x, y, idx = next(iter(DataLoader(ds, batch_size=4)))
+    assert idx.tolist() == [0, 2, 2, 3] and y.tolist() == [0, 2, 2, 3]
+    assert len(ds.skipped) == 1  # counted once
+
+
+def test_undecodable_without_stamps_and_all_files_gone(tmp_path):
+    paths = [make_image(tmp_path / f"{k}.png", "L") for k in range(2)]
+    ds = FaceFolderSet([(p, "x") for p in paths], validate=False)
+    paths[0].write_bytes(b"garbage")
+    assert ds[0][2] == 1 and "no longer decodes" in ds.skipped[0][1]
+    paths[1].unlink()
+    with pytest.raises(RIEInputError, match="none of the 2 files can be read"):
+        ds[0]
+    with pytest.raises(IndexError):
+        ds[2]
+
+
+def test_skips_found_by_dataloader_workers_reach_the_main_process(tmp_path):
+    paths = [make_image(tmp_path / f"{k}.png", "L", k) for k in range(6)]
+    ds = FaceFolderSet([(p, str(k % 2)) for k, p in enumerate(paths)], image_size=8)
+    paths[4].unlink()
+    batches = list(DataLoader(ds, batch_size=3, num_workers=2))
+    assert sorted(torch.cat([b[2] for b in batches]).tolist()) == [0, 1, 2, 3, 5, 5]
+    assert ds.skipped == [(str(paths[4]), ds.skipped[0][1])] and "vanished" in ds.skipped[0][1]
+
+
+def test_pair_list_with_undecodable_bytes_names_file_and_line(tmp_path):
+    ver = tmp_path / "Face_Verification_Test_Set"
+    for name in ("5_a.jpg", "5_b.jpg", "6_a.jpg"):
+        make_image(ver / "verification_images" / name)
+    (ver / "positive_pairs_names.txt").write_bytes(b"5_a.jpg 5_b.jpg\n5_\xff.jpg 5_a.jpg\n")
+    make_text(ver / "negative_pairs_names.txt", "5_a.jpg 6_a.jpg\n")
+    with pytest.raises(RIEInputError, match=r"positive_pairs_names.txt, line 2: not UTF-8"):
+        load_survface_pairs(tmp_path)
+
+
+def test_positive_pair_of_two_people_is_an_error_naming_the_line(tmp_path):
+    ver = tmp_path / "Face_Verification_Test_Set"
+    for name in ("5_a.jpg", "5_b.jpg", "6_a.jpg"):
+        make_image(ver / "verification_images" / name)
+    make_text(ver / "positive_pairs_names.txt", "5_a.jpg 5_b.jpg\n\n5_a.jpg 6_a.jpg\n")
+    make_text(ver / "negative_pairs_names.txt", "5_a.jpg 6_a.jpg\n")
+    with pytest.raises(RIEInputError, match=r"positive_pairs_names.txt, line 3: a positive .* 5_a.jpg is person 5, 6_a.jpg is person 6"):
+        load_survface_pairs(tmp_path)
+    make_text(ver / "positive_pairs_names.txt", "5_a.jpg 5_b.jpg\n")
+    positive = np.empty((1, 2), dtype=object)
+    positive[:] = [["5_a.jpg", "5_b.jpg"]]
+    negative = np.empty((2, 2), dtype=object)
+    negative[:] = [["5_a.jpg", "6_a.jpg"], ["5_b.jpg", "5_a.jpg"]]
+    (ver / "negative_pairs_names.txt").unlink()
+    savemat(ver / "negative_pairs_names.mat", {"negative_pairs_names": negative})
+    with pytest.raises(RIEInputError, match=r"negative_pairs_names.mat, row 2: a negative"):
+        load_survface_pairs(tmp_path)
+
+
+def test_id_list_with_undecodable_bytes_names_file_and_line(tmp_path):
+    test = make_survface(tmp_path, with_lists=False)
+    (test / "gallery_img_ID_pairs.txt").write_bytes(b"20_c1_1.jpg 1\n\xe9t\xe9 2\n")
+    with pytest.raises(RIEInputError, match=r"gallery_img_ID_pairs.txt, line 2: not UTF-8"):
+        load_survface(tmp_path)
+
+
+def test_float_image_with_nan_pixels_is_skipped_at_the_scan(tmp_path):
+    good, bad = tmp_path / "good.tif", tmp_path / "bad.tif"
+    Image.fromarray(np.full((4, 4), 0.5, dtype=np.float32)).save(good)
+    Image.fromarray(np.array([[0.5, np.nan], [0.5, 0.5]], dtype=np.float32)).save(bad)
+    ds = FaceFolderSet([(good, "x"), (bad, "x")], image_size=2)
+    assert len(ds) == 1 and skip_reason(ds, "bad.tif") == "float image with NaN or inf pixels"
+    assert ds[0][0][0, 0, 0] == pytest.approx(128 / 127.5 - 1, abs=1e-6)  # "F" is read as [0, 1]

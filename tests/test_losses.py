@@ -160,3 +160,17 @@ def test_xi_target_is_clipped_only_when_asked():
     assert raw[0] > 1e5 and clipped[0] == 100.0
     assert raw_out.xi_clipped == 0 and clipped_out.xi_clipped == 1
     assert torch.equal(raw[1:].clamp(max=100.0), clipped[1:])
+
+
+def test_silent_nan_inputs_are_refused():
+    """Issue 17: each of these returned NaN instead of an error."""
+    with pytest.raises(RIEInputError, match="xi_hat is empty"):
+        ri_regression_loss(torch.ones(0), torch.ones(0))
+    with pytest.raises(RIEInputError, match="tau must be finite"):
+        index_diversion_loss(torch.ones(3), tau=math.nan)
+    with pytest.raises(RIEInputError, match="mu_UI must be finite"):
+        index_diversion_loss(torch.ones(3), mu_ui=math.inf)
+    with pytest.raises(RIEInputError, match="v_attn contains NaN"):
+        attention_loss(torch.ones(2, 3), torch.full((2, 3), math.nan))
+    with pytest.raises(RIEInputError, match="alpha must be finite"):
+        RIELossConfig(alpha=math.nan)

@@ -362,3 +362,12 @@ def test_verification_and_erc_bad_input():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a valid call warns about nothing
         erc(ERC_S, ERC_M, ERC_Q, fmrs=(0.2,))
+
+
+@pytest.mark.parametrize("ranks", [(1.5,), (float("nan"),), ("1",), 1, ()])
+def test_cmc_ranks_must_be_positive_integers(ranks):
+    """Issue 17: 1.5 was read as rank 1, NaN raised a bare ValueError."""
+    emb = torch.eye(3)
+    labels = torch.arange(3)
+    with pytest.raises(RIEInputError, match="ranks must be"):
+        cmc(emb, labels, emb, labels, ranks=ranks)

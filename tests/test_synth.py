@@ -274,8 +274,8 @@ def test_cache_hit_rebuild_and_corruption(tmp_path, monkeypatch):
     assert json.loads((folder / "config.json").read_text())["config"] == cfg.to_dict()
 
     calls = []
-    real = synth._build_role
-    monkeypatch.setattr(synth, "_build_role", lambda role, *a: calls.append(role) or real(role, *a))
+    real = synth.world._build_role  # build_world looks it up in its own module
+    monkeypatch.setattr(synth.world, "_build_role", lambda role, *a: calls.append(role) or real(role, *a))
     hit = build_world(cfg, cache_dir=tmp_path)
     assert calls == [] and torch.equal(hit["train"].images, first["train"].images)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import torch
 
 
@@ -54,3 +57,24 @@ def check_labels(labels, num_classes: int, batch: int, name: str = "labels") -> 
 def check_same_shape(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str) -> None:
     if a.shape != b.shape:
         raise RIEInputError(f"{name_a} and {name_b} must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+
+
+def check_number(value, name: str, *, low=None, high=None, low_open: bool = False, high_open: bool = False,
+                 integer: bool = False, allow_none: bool = False):
+    """A finite real number (an integer if asked) inside [low, high] (open ends if asked).
+
+    NaN compares False with everything, so a bare ``value <= 0`` test lets it through:
+    every config field goes through here instead.
+    """
+    if value is None and allow_none:
+        return value
+    kind = numbers.Integral if integer else numbers.Real  # numpy scalars count; bool, str and containers do not
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise RIEInputError(f"{name} must be {'an integer' if integer else 'a number'}, got {value!r} ({type(value).__name__})")
+    if not math.isfinite(float(value)):
+        raise RIEInputError(f"{name} must be finite, got {value!r}")
+    if low is not None and (value <= low if low_open else value < low):
+        raise RIEInputError(f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}")
+    if high is not None and (value >= high if high_open else value > high):
+        raise RIEInputError(f"{name} must be {'<' if high_open else '<='} {high}, got {value!r}")
+    return value

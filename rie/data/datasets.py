@@ -11,9 +11,13 @@ already aligned) to ``image_size`` (32 by default, 112 at paper scale).
 
 Every file is opened and decoded once when a set is built, so a corrupt or
 non-image file is counted and reported in ``skipped`` instead of failing half
-way through an epoch. Hidden files and folders (names starting with ``.``) are
-ignored silently. Folder names are matched case-insensitively (the SurvFace
-archive spells ``training_set`` where its README says ``Training_Set``).
+way through an epoch; a file that vanishes or changes after that is skipped when
+read and counted in ``skipped`` too. Folder links are followed, but never into a
+folder already scanned (no loop, no image listed twice). 16-bit grey images are
+scaled by their bit depth (``/ 65535``), never by their own maximum. Hidden files
+and folders (names starting with ``.``) are ignored silently. Folder names are
+matched case-insensitively (the SurvFace archive spells ``training_set`` where its
+README says ``Training_Set``).
 
 Layouts accepted (checked against the official releases' READMEs and public
 evaluation code; ``root`` may be the dataset folder itself or its parent):
@@ -99,6 +103,14 @@ SCFACE_VISIBLE_CAMERAS = (1, 2, 3, 4, 5)
 
 _SUMMARY_MAX_SKIPS = 10
 
+# Why a file that passed the scan was skipped when its item was read (codes in FaceFolderSet._late)
+_VANISHED, _CHANGED, _UNDECODABLE = 1, 2, 3
+_LATE_REASONS = {
+    _VANISHED: "vanished after the scan (skipped when read)",
+    _CHANGED: "changed after the scan: size or modification time differs (skipped when read)",
+    _UNDECODABLE: "no longer decodes (skipped when read)",
+}
+
 
 # ----------------------------------------------------------------------------- images
 
@@ -108,10 +120,12 @@ def to_rgb(img: Image.Image) -> Image.Image:
     if img.mode == "RGB":
         return img
     if img.mode in ("I", "F") or img.mode.startswith("I;16"):
-        # 16-bit / 32-bit grey (16-bit PGM, TIFF): Image.convert would clip at 255
+        # 16-bit grey (PNG, TIFF: "I;16"; PGM: "I", which PIL rescales from any maxval to 16 bits)
+        # is scaled by its bit depth, floats ("F") are taken as [0, 1]. Never by the image's own
+        # maximum: that would load one pixel value at two brightnesses in two files.
         arr = np.asarray(img, dtype=np.float32)
-        top = 1.0 if img.mode == "F" and arr.max() <= 1.0 else (255.0 if arr.max() <= 255 else 65535.0)
-        grey = np.clip(arr * (255.0 / top), 0, 255).astype(np.uint8)
+        top = 1.0 if img.mode == "F" else 65535.0
+        grey = np.clip(np.rint(arr * (255.0 / top)), 0, 255).astype(np.uint8)
         return Image.fromarray(grey, mode="L").convert("RGB")
     has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (img.mode == "P" and "transparency" in img.info)
     if has_alpha:
@@ -148,6 +162,12 @@ def _check_image_size(image_size) -> int:
     return int(image_size)
 
 
+def _stamp(path: str) -> tuple[int, int]:
+    """(size, modification time in ns): what tells a file rewritten after the scan."""
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns
+
+
 def check_image_file(path: str) -> tuple[str | None, tuple[int, int] | None, str | None]:
     """Open, verify and fully decode one file: ``(mode, size, None)`` or ``(None, None, reason)``.
 
@@ -162,8 +182,13 @@ def check_image_file(path: str) -> tuple[str | None, tuple[int, int] | None, str
             with Image.open(path) as im:
                 im.load()
                 mode, size = im.mode, im.size
+                # a float image (32-bit TIFF) can hold NaN, which the uint8 conversion turns into
+                # an arbitrary grey: refuse it here, where it is named, not inside a batch
+                finite = mode != "F" or bool(np.isfinite(np.asarray(im)).all())
     except Exception as exc:  # PIL raises many types (OSError, SyntaxError, ValueError, ...)
         return None, None, f"not a readable image ({type(exc).__name__}: {exc})"
+    if not finite:
+        return None, None, "float image with NaN or inf pixels"
     if size[0] < 1 or size[1] < 1:
         return None, None, f"empty image (size {size})"
     return mode, size, None
@@ -179,9 +204,16 @@ class FaceFolderSet(Dataset):
     identities: the label space (``identities[label]`` is the name). Pass the same
                 list to sets that must share labels (gallery and probe); by default
                 it is the sorted names of the samples that survived validation.
-    skipped:    ``(path, reason)`` found while scanning; unreadable files are added here.
+    skipped:    ``(path, reason)`` found while scanning; unreadable files are added here,
+                and so is a file that vanishes, changes or stops decoding after the scan
+                (found when an item is read, in this process or a DataLoader worker).
     validate:   decode every file now (default) so nothing fails mid-epoch.
     transform:  replaces the default :class:`FaceTransform` (e.g. to add augmentation).
+
+    A file found bad when its item is read is replaced by the next readable file
+    (``set[i]`` then returns that file's image, label and index ``j``, so the three
+    always agree), and counted in ``skipped``. The flags live in a shared-memory
+    tensor, so skips seen by DataLoader workers reach the main process's ``skipped``.
     """
 
     def __init__(
@@ -199,26 +231,34 @@ class FaceFolderSet(Dataset):
         self.image_size = _check_image_size(image_size)
         self.role = str(role)
         self.name = name or self.role
-        self.skipped: list[tuple[str, str]] = [(str(p), str(r)) for p, r in skipped]
+        self._scan_skipped: list[tuple[str, str]] = [(str(p), str(r)) for p, r in skipped]
         self.modes: Counter = Counter()
         self.sizes: Counter = Counter()
 
         kept: list[tuple[str, str | None]] = []
+        stamps: list[tuple[int, int]] = []
         for path, identity in samples:
             path = str(path)
+            stamp = (-1, -1)  # unknown: only a vanished or undecodable file is caught later
             if validate:
+                try:
+                    stamp = _stamp(path)  # taken before the decode: a change during it is caught later
+                except OSError as exc:
+                    self._scan_skipped.append((path, f"cannot read ({type(exc).__name__}: {exc})"))
+                    continue
                 mode, size, reason = check_image_file(path)
                 if reason is not None:
-                    self.skipped.append((path, reason))
+                    self._scan_skipped.append((path, reason))
                     continue
                 self.modes[mode] += 1
                 self.sizes[size] += 1
             kept.append((path, None if identity is None else str(identity)))
+            stamps.append(stamp)
 
         if not kept:
             raise RIEInputError(
-                f"{self.name}: no usable images ({len(self.skipped)} files skipped)"
-                + _format_skips(self.skipped, indent="\n  ")
+                f"{self.name}: no usable images ({len(self._scan_skipped)} files skipped)"
+                + _format_skips(self._scan_skipped, indent="\n  ")
             )
 
         if identities is None:
@@ -234,6 +274,16 @@ class FaceFolderSet(Dataset):
         self.paths: list[str] = [p for p, _ in kept]
         self.labels = torch.tensor([-1 if ident is None else index[ident] for _, ident in kept], dtype=torch.int64)
         self.transform = transform if transform is not None else FaceTransform(self.image_size)
+        self._stamps = torch.tensor(stamps, dtype=torch.int64).reshape(-1, 2)
+        # 0 = fine, else a _LATE_REASONS code; shared memory so that DataLoader workers'
+        # findings are seen here (a plain attribute would change only the worker's copy)
+        self._late = torch.zeros(len(self.paths), dtype=torch.uint8).share_memory_()
+
+    @property
+    def skipped(self) -> list[tuple[str, str]]:
+        """``(path, reason)``: the scan's skips, then files found bad when read."""
+        late = [(self.paths[j], _LATE_REASONS[int(self._late[j])]) for j in self._late.nonzero().flatten().tolist()]
+        return self._scan_skipped + late
 
     @property
     def num_classes(self) -> int:
@@ -258,9 +308,42 @@ class FaceFolderSet(Dataset):
         return len(self.paths)
 
     def __getitem__(self, i: int):
-        with Image.open(self.paths[i]) as im:
-            image = self.transform(im)
-        return image, int(self.labels[i]), i
+        n = len(self.paths)
+        if not -n <= i < n:
+            raise IndexError(f"{self.name}: index {i} out of range for {n} images")
+        i %= n
+        for k in range(n):  # the next readable file stands in for a bad one, counted in skipped
+            j = (i + k) % n
+            if self._late[j]:
+                continue
+            im = self._read(j)
+            if im is not None:
+                return self.transform(im), int(self.labels[j]), j
+        raise RIEInputError(
+            f"{self.name}: none of the {n} files can be read any more (all vanished or changed since the scan)"
+            + _format_skips(self.skipped, indent="\n  ")
+        )
+
+    def _read(self, j: int) -> Image.Image | None:
+        """The decoded file ``j``, or None after flagging it (vanished, changed, no longer decodes)."""
+        path = self.paths[j]
+        try:
+            stamp = _stamp(path)
+        except OSError:
+            self._late[j] = _VANISHED
+            return None
+        if self._stamps[j, 0] >= 0 and stamp != tuple(self._stamps[j].tolist()):
+            self._late[j] = _CHANGED
+            return None
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                with Image.open(path) as im:
+                    im.load()  # the full decode here: the pixels stay usable once the file is closed
+        except Exception:  # PIL raises many types; the transform runs outside, so its bugs still raise
+            self._late[j] = _UNDECODABLE
+            return None
+        return im
 
     def summary(self) -> str:
         """A few lines: counts, identities, image modes and sizes, skipped files with reasons."""
@@ -345,20 +428,43 @@ def _child_dir(parent: Path, *names: str) -> Path | None:
     return None
 
 
-def _walk_files(folder: Path) -> list[Path]:
-    """All non-hidden files under ``folder``, recursively, in a stable (sorted) order."""
+def _walk_files(folder: Path, skipped: list, visited: set | None = None) -> list[Path]:
+    """All non-hidden files under ``folder``, recursively, in a stable (sorted) order.
+
+    Links are followed (datasets are often assembled from links), but never into a folder
+    already visited or one that contains ``folder``, by real path: a loop (``alice/up -> ..``)
+    or a second route to a folder would otherwise list its images again, under the wrong
+    identity. Such links and unlistable folders go to ``skipped``. ``visited`` is shared by
+    the walks of one scan.
+    """
+    visited = set() if visited is None else visited
+    top = os.path.realpath(folder)
+    visited.add(top)
     found = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not _is_hidden(d))
+
+    def unlistable(exc: OSError) -> None:
+        skipped.append((str(exc.filename), f"cannot list folder ({type(exc).__name__}: {exc.strerror})"))
+
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=unlistable, followlinks=True):
+        keep = []
+        for d in sorted(d for d in dirnames if not _is_hidden(d)):
+            real = os.path.realpath(os.path.join(dirpath, d))
+            if real in visited or top.startswith(real.rstrip(os.sep) + os.sep):  # seen, or holds the top: a loop
+                reason = "link to a folder already scanned (a loop or a second route): not followed"
+                skipped.append((os.path.join(dirpath, d), reason))
+                continue
+            visited.add(real)
+            keep.append(d)
+        dirnames[:] = keep
         found.extend(Path(dirpath) / f for f in sorted(filenames) if not _is_hidden(f))
     return found
 
 
-def _scan_flat(folder: Path, identity_of: Callable[[str], str | None] | None):
+def _scan_flat(folder: Path, identity_of: Callable[[str], str | None] | None, visited: set | None = None):
     """Images under ``folder`` (recursive). ``identity_of(file name)`` gives the identity,
     ``None`` to skip the file; pass ``identity_of=None`` for unlabelled images."""
     samples, skipped = [], []
-    for path in _walk_files(folder):
+    for path in _walk_files(folder, skipped, visited):
         if not _is_image_name(path.name):
             skipped.append((str(path), f"not an image file extension ({path.suffix or 'none'})"))
             continue
@@ -377,13 +483,23 @@ def _scan_identity_folders(root: Path):
     """ImageFolder convention: one sub-folder per identity (name = identity), images inside
     (recursively). Files at the top level and empty identity folders go to ``skipped``."""
     samples, skipped = [], []
-    for entry in sorted(root.iterdir()):
-        if _is_hidden(entry.name):
-            continue
+    entries = [e for e in sorted(root.iterdir()) if not _is_hidden(e.name)]
+    # The root and every identity folder count as visited before any walk starts, so that
+    # no link inside one identity (alice/up -> .., alice/b -> ../bob) pulls in another's images.
+    visited = {os.path.realpath(root)}
+    folders = []
+    for entry in entries:
         if not entry.is_dir():
             skipped.append((str(entry), "file at the top level, not inside an identity folder"))
             continue
-        found, bad = _scan_flat(entry, identity_of=lambda _name, ident=entry.name: ident)
+        real = os.path.realpath(entry)
+        if real in visited:
+            skipped.append((str(entry), "link to a folder already scanned (a second name for one identity): not followed"))
+            continue
+        visited.add(real)
+        folders.append(entry)
+    for entry in folders:
+        found, bad = _scan_flat(entry, identity_of=lambda _name, ident=entry.name: ident, visited=visited)
         skipped.extend(bad)
         if not found:
             skipped.append((str(entry), "empty identity folder (no image files)"))
@@ -519,7 +635,7 @@ def load_scface(root, image_size: int = 32) -> dict[str, FaceFolderSet]:
         probe_dirs = [flat]
 
     gallery, g_skip = [], []
-    for path in _walk_files(mug_dir):
+    for path in _walk_files(mug_dir, g_skip):
         match = _SCFACE_MUGSHOT.match(path.stem)
         if not _is_image_name(path.name):
             g_skip.append((str(path), f"not an image file extension ({path.suffix or 'none'})"))
@@ -529,9 +645,9 @@ def load_scface(root, image_size: int = 32) -> dict[str, FaceFolderSet]:
             gallery.append((str(path), match["id"]))
 
     probes = {key: [] for key in SCFACE_DISTANCES.values()}
-    p_skip, seen = [], set()
+    p_skip, seen, visited = [], set(), set()
     for folder in probe_dirs:
-        for path in _walk_files(folder):
+        for path in _walk_files(folder, p_skip, visited):
             match = _SCFACE_PROBE.match(path.stem)
             if not _is_image_name(path.name):
                 p_skip.append((str(path), f"not an image file extension ({path.suffix or 'none'})"))
@@ -586,6 +702,17 @@ def _read_mat(path: Path) -> dict:
         raise RIEInputError(f"cannot read MATLAB file {path} ({type(exc).__name__}: {exc})") from exc
 
 
+def _text_lines(path: Path):
+    """``(line number, text)`` of a UTF-8 list file; bytes that do not decode name the file and line."""
+    for n, raw in enumerate(path.read_bytes().splitlines(), 1):
+        try:
+            yield n, raw.decode("utf-8-sig" if n == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            raise RIEInputError(
+                f"{path}, line {n}: not UTF-8 text ({exc.reason} at byte {exc.start}: {raw[exc.start:exc.start + 4]!r})"
+            ) from None
+
+
 def _read_id_list(folders: Sequence[Path], stem: str, names_key: str, ids_key: str):
     """Official ``<stem>.mat`` (names_key, ids_key) or ``<stem>.txt`` ("name id" lines) -> (names, ids, path).
 
@@ -604,7 +731,7 @@ def _read_id_list(folders: Sequence[Path], stem: str, names_key: str, ids_key: s
             return names, ids, mat
         if txt.is_file():
             names, ids = [], []
-            for n, line in enumerate(txt.read_text().splitlines(), 1):
+            for n, line in _text_lines(txt):
                 parts = line.replace(",", " ").split()
                 if not parts:
                     continue
@@ -707,8 +834,11 @@ def _check_same_official_ids(g_list, p_list, gallery, probe) -> None:
                 )
 
 
-def _read_pairs(folder: Path, stem: str) -> tuple[list[tuple[str, str]], Path]:
-    """``<stem>.mat`` (an (N, 2) cell of names under key ``stem``) or ``<stem>.txt`` (two names a line)."""
+def _read_pairs(folder: Path, stem: str) -> tuple[list[tuple[str, str, str]], Path]:
+    """``<stem>.mat`` (an (N, 2) cell of names under key ``stem``) or ``<stem>.txt`` (two names a line).
+
+    Each pair comes with where it was read (``"<file>, line n"`` or ``"<file>, row n"``), for error messages.
+    """
     mat, txt = folder / f"{stem}.mat", folder / f"{stem}.txt"
     if mat.is_file():
         data = _read_mat(mat)
@@ -721,18 +851,31 @@ def _read_pairs(folder: Path, stem: str) -> tuple[list[tuple[str, str]], Path]:
         if arr.shape[1] != 2:
             arr = arr.T
         first, second = _mat_strings(arr[:, 0]), _mat_strings(arr[:, 1])
-        return list(zip(first, second)), mat
+        return [(a, b, f"{mat}, row {n}") for n, (a, b) in enumerate(zip(first, second), 1)], mat
     if txt.is_file():
         pairs = []
-        for n, line in enumerate(txt.read_text().splitlines(), 1):
+        for n, line in _text_lines(txt):
             parts = line.replace(",", " ").split()
             if not parts:
                 continue
             if len(parts) != 2:
                 raise RIEInputError(f"{txt}, line {n}: expected two file names, got {line!r}")
-            pairs.append((parts[0], parts[1]))
+            pairs.append((parts[0], parts[1], f"{txt}, line {n}"))
         return pairs, txt
     raise RIEInputError(f"QMUL-SurvFace: expected pair list {mat} (or {txt.name}), missing")
+
+
+def _check_pair_identities(pairs, same: bool) -> None:
+    """A positive pair must show one person and a negative pair two (file-name person ids).
+
+    A wrong pair label silently moves every TPR@FAR; names without an id are not judged.
+    """
+    for a, b, where in pairs:
+        ia, ib = _prefix_identity(a), _prefix_identity(b)
+        if ia is None or ib is None or (ia == ib) == same:
+            continue
+        kind = "positive (same-person) pair of two people" if same else "negative (two-person) pair of one person"
+        raise RIEInputError(f"{where}: a {kind}: {a} is person {ia}, {b} is person {ib}")
 
 
 def load_survface_pairs(root, image_size: int = 32) -> dict:
@@ -758,7 +901,9 @@ def load_survface_pairs(root, image_size: int = 32) -> dict:
 
     positive, _ = _read_pairs(ver_dir, "positive_pairs_names")
     negative, _ = _read_pairs(ver_dir, "negative_pairs_names")
-    labelled = [(a, b, True) for a, b in positive] + [(a, b, False) for a, b in negative]
+    _check_pair_identities(positive, same=True)
+    _check_pair_identities(negative, same=False)
+    labelled = [(a, b, True) for a, b, _ in positive] + [(a, b, False) for a, b, _ in negative]
 
     names = list(dict.fromkeys(n for a, b, _ in labelled for n in (a, b)))  # first-appearance order
     missing = {n for n in names if not (img_dir / n).is_file()}

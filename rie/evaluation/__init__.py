@@ -1,3 +1,3 @@
-"""Layer 3, evaluation: inference, metrics, protocols, quality scores, statistics and the verdict rule.
+"""Layer 3, evaluation: inference, metrics, protocols, quality scores, scoring a folder of faces (``scoring``), statistics and the verdict rule.
 Imports the layers below it (common, method, data).
 """

@@ -36,7 +36,7 @@ from typing import Hashable, Sequence
 import numpy as np
 import torch
 
-from ..common.checks import RIEInputError
+from ..common.checks import RIEInputError, check_number
 
 __all__ = [
     "normalize",
@@ -339,9 +339,13 @@ def cmc(
     :func:`match_ranks`). Distractors, when given, join the gallery as impostors.
     Returns ``{k: rate}`` with rates in [0, 1].
     """
-    ranks = tuple(int(r) for r in ranks)
-    if not ranks or min(ranks) < 1:
-        raise RIEInputError(f"ranks must be positive integers, got {ranks}")
+    # int(1.5) would silently report rank 1 as "rank 1.5"; int(nan) raises a bare ValueError
+    if isinstance(ranks, (str, bytes)) or not hasattr(ranks, "__iter__"):
+        raise RIEInputError(f"ranks must be a sequence of positive integers, got {ranks!r}")
+    ranks = tuple(ranks)
+    if not ranks:
+        raise RIEInputError("ranks must be positive integers, got none")
+    ranks = tuple(int(check_number(r, "ranks", low=1, integer=True)) for r in ranks)
     found = match_ranks(probe_emb, probe_labels, gallery_emb, gallery_labels, distractor_emb, chunk_size, allow_unmatched)
     return {r: float((found <= r).double().mean()) for r in ranks}
 

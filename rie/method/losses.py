@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..common.checks import RIEInputError, check_same_shape, check_tensor
+from ..common.checks import RIEInputError, check_number, check_same_shape, check_tensor
 from ..common.constants import PAPER_WEIGHTS
 from .ri import project_away, recognizability_index
 
@@ -24,30 +24,38 @@ from .ri import project_away, recognizability_index
 DEFAULT_TAU = 1.645
 
 
+def _check_batch(x: torch.Tensor, name: str, ndim: int | None = None) -> torch.Tensor:
+    """A finite, non-empty floating tensor: the mean of an empty batch is a silent NaN."""
+    check_tensor(x, name, ndim=ndim)
+    if x.numel() == 0:
+        raise RIEInputError(f"{name} is empty (shape {tuple(x.shape)}): a loss over no rows is undefined")
+    return x
+
+
 def ri_regression_loss(xi_hat: torch.Tensor, xi: torch.Tensor, beta: float = 0.75, coupled: bool = False) -> torch.Tensor:
     """Eq. 4: smooth L1 between the learned RI ``xi_hat`` and the RI ``xi`` (beta = 0.75).
 
     ``coupled=False``: xi is a target (detached), only xi_hat moves. ``coupled=True``: the loss
     also pulls xi (and so the embedding and the prototypes) towards xi_hat.
     """
-    check_tensor(xi_hat, "xi_hat", ndim=1)
-    check_tensor(xi, "xi", ndim=1)
+    _check_batch(xi_hat, "xi_hat", ndim=1)
+    _check_batch(xi, "xi", ndim=1)
     check_same_shape(xi_hat, xi, "xi_hat", "xi")
-    if beta <= 0:
-        raise RIEInputError(f"smooth L1 beta must be > 0, got {beta}")
+    check_number(beta, "smooth L1 beta", low=0, low_open=True)
     return F.smooth_l1_loss(xi_hat, xi if coupled else xi.detach(), beta=beta)
 
 
 def diversion(xi_hat: torch.Tensor, mu_ui: float = 0.0, sigma_ui: float = 1.0) -> torch.Tensor:
     """Eq. 5: ``div = (xi_hat - mu_UI) / sigma_UI``."""
-    if not sigma_ui > 0:
-        raise RIEInputError(f"sigma_UI must be > 0, got {sigma_ui}")
+    check_number(mu_ui, "mu_UI")
+    check_number(sigma_ui, "sigma_UI", low=0, low_open=True)
     return (xi_hat - mu_ui) / sigma_ui
 
 
 def index_diversion_loss(xi_hat: torch.Tensor, tau: float = DEFAULT_TAU, mu_ui: float = 0.0, sigma_ui: float = 1.0):
     """Eq. 7: ``L_ID = mean(max(0, tau - div))``: pushes low-RI (hard) faces above tau."""
-    check_tensor(xi_hat, "xi_hat", ndim=1)
+    _check_batch(xi_hat, "xi_hat", ndim=1)
+    check_number(tau, "tau")
     return F.relu(tau - diversion(xi_hat, mu_ui, sigma_ui)).mean()
 
 
@@ -72,6 +80,8 @@ def attention_loss(v_prime: torch.Tensor, v_attn: torch.Tensor, reduction: str =
     ``reduction="paper"`` is Eq. 9 as printed (sum over the embedding dimension, mean over the
     batch); ``"elementwise"`` is ``nn.MSELoss``'s mean over B x D elements, 1/D of it.
     """
+    _check_batch(v_prime, "v'", ndim=2)  # (B, D): Eq. 9 sums over the embedding dimension
+    _check_batch(v_attn, "v_attn", ndim=2)
     check_same_shape(v_prime, v_attn, "v'", "v_attn")
     if reduction == "elementwise":
         return F.mse_loss(v_attn, v_prime)
@@ -112,11 +122,14 @@ class RIELossConfig:
     xi_max: float | None = 100.0
 
     def __post_init__(self):
+        # check_number, not "< 0": a NaN weight passes every comparison and trains to NaN
         for name in ("alpha", "beta", "gamma"):
-            if getattr(self, name) < 0:
-                raise RIEInputError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.xi_max is not None and self.xi_max <= 0:
-            raise RIEInputError(f"xi_max must be > 0 or None, got {self.xi_max}")
+            check_number(getattr(self, name), name, low=0)
+        check_number(self.tau, "tau")
+        check_number(self.smooth_l1_beta, "smooth_l1_beta", low=0, low_open=True)
+        check_number(self.xi_max, "xi_max (> 0 or None)", low=0, low_open=True, allow_none=True)
+        if not isinstance(self.detach_v_prime, bool):
+            raise RIEInputError(f"detach_v_prime must be True or False, got {self.detach_v_prime!r}")
         if self.xi_gradient not in XI_GRADIENTS:
             raise RIEInputError(f"xi_gradient must be one of {XI_GRADIENTS}, got {self.xi_gradient!r}")
         if self.mse_reduction not in MSE_REDUCTIONS:
