@@ -26,6 +26,7 @@ $(STAMP): pyproject.toml $(LOCK)
 # Another profile (PROFILE=smoke make report) writes to build/<profile>/ and leaves the reports alone.
 report: $(STAMP)
 	$(BIN)/python -m rie.report --profile $(PROFILE) $(if $(filter default,$(PROFILE)),,--output-dir build/$(PROFILE))
+	$(if $(filter default,$(PROFILE)),$(BIN)/python docs/make_figures.py)
 
 test: $(STAMP)
 	$(BIN)/python -c "import torchvision, pytorch_grad_cam, torchvision.ops; print('torchvision', torchvision.__version__, 'and pytorch_grad_cam import')"

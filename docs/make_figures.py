@@ -1,4 +1,6 @@
-"""Draw the README's figures: ``python docs/make_figures.py`` writes ``docs/img/architecture.png``.
+"""Draw the README's figures: ``python docs/make_figures.py`` writes ``docs/img/architecture.png`` and
+copies one figure of results, ``docs/img/table4_gains.png``, from the executed notebook 04 (``make report``
+runs it after the notebooks, so the README shows the committed report's own figure, never a redrawn one).
 
 The architecture figure is the paper's Fig. 2 as this code builds it (``rie.method.model.RIEModel``,
 ``rie.method.attention``, ``rie.method.ri``, ``rie.method.losses.RIELoss``): the backbone's feature
@@ -9,6 +11,8 @@ projection ``v'`` (Eq. 8) give the four loss terms of Eq. 10.
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 
 import matplotlib
@@ -91,5 +95,26 @@ def architecture(path: Path = OUT / "architecture.png") -> Path:
     return path
 
 
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def notebook_figure(notebook: str, marker: str, path: Path) -> Path:
+    """Copy the first PNG output of the code cell of ``notebook`` whose source contains ``marker``."""
+    nb = json.loads((NOTEBOOKS / notebook).read_text())
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code" and marker in "".join(cell["source"]):
+            for out in cell.get("outputs", []):
+                if "image/png" in out.get("data", {}):
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_bytes(base64.b64decode(out["data"]["image/png"]))
+                    return path
+    raise SystemExit(f"{notebook}: no PNG output in a cell containing {marker!r} (run make report first)")
+
+
+def results(path: Path = OUT / "table4_gains.png") -> Path:
+    return notebook_figure("04_training_and_ablation.ipynb", "gains_over_baseline", path)
+
+
 if __name__ == "__main__":
     print(architecture())
+    print(results())
