@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+import seaborn as sns
 import torch
 from scipy import stats
 
@@ -73,8 +74,9 @@ def erc_table(recognition_model, images, labels, scores: dict, n_mated: int, n_n
 def score_distributions(normalised: dict, skews: dict, title: str = "normalised quality scores (Fig. 6)"):
     fig, ax = plt.subplots(figsize=(6.5, 3.4))
     bins = np.linspace(0, 1, 41)
-    for name, s in normalised.items():
-        ax.hist(s, bins=bins, histtype="step", lw=1.5, density=True, label=f"{name} (skew {skews[name]:+.2f})")
+    for name, s in normalised.items():  # seaborn: one step histogram per score, on a shared binning
+        sns.histplot(x=np.asarray(s), bins=bins, stat="density", element="step", fill=False, linewidth=1.5, ax=ax,
+                     label=f"{name} (skew {skews[name]:+.2f})")
     ax.set(xlabel="score, min-max normalised", ylabel="density", title=title)
     ax.legend(fontsize=7)
     fig.tight_layout()
