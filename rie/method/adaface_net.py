@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from ..common.checks import RIEInputError
-from .backbones import Backbone
+from .backbones import Backbone, kaiming_init
 
 # num_layers -> units per stage (AdaFace's get_blocks)
 ADAFACE_STAGES = {
@@ -138,14 +138,7 @@ class AdaFaceIR(Backbone):
             units += [unit(cout, cout, 1, se=mode == "ir_se") for _ in range(n - 1)]
             cin = cout
         self.body = nn.Sequential(*units)
-        for m in self.modules():  # AdaFace's initialize_weights
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        kaiming_init(self)  # AdaFace's initialize_weights
 
     @property
     def target_layer(self) -> nn.Module:

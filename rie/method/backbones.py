@@ -43,6 +43,19 @@ def _check_int(name: str, value, minimum: int = 1) -> None:
         raise RIEInputError(f"{name} must be an int >= {minimum}, got {value!r}")
 
 
+def kaiming_init(module: nn.Module) -> None:
+    """insightface's and AdaFace's initialisation: Kaiming-normal convolutions and linear layers
+    (fan out), zero biases, batch-norm scales 1 and shifts 0, in module order."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
 class Backbone(nn.Module):
     """The shared interface; subclasses implement ``_features`` and ``head`` and set the attributes."""
 
@@ -370,14 +383,7 @@ class MobileFaceNet(Backbone):
         self.conv_sep = ConvBlock(c2, 512)
         self._modules["features"] = GDC(embedding_size, kernel=self.feature_hw[0])  # see the module docstring
 
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        kaiming_init(self)
 
     @property
     def gdc(self) -> GDC:

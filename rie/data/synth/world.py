@@ -2,17 +2,7 @@
 role is drawn (its people, its tier mix, its own random stream), and ``build_world``,
 which generates every role or reads it from the cache (:mod:`rie.data.synth.cache`).
 
-===============  =====================================  ===============================
-role             plays                                  images
-===============  =====================================  ===============================
-``pretrain``     VGGFace2 (HR labelled, pretraining)    full resolution, mild nuisance
-``train``        TinyFace training split                VLR, moderate + hard tiers
-``gallery``      TinyFace Gallery_Match                 VLR, test identities
-``probe``        TinyFace Probe                         VLR, the same test identities
-``distractor``   TinyFace Gallery_Distractor            VLR, other people, label -1
-``ui``           LPW / MARS face detections (UIs)       heavily degraded, label -1
-===============  =====================================  ===============================
-
+The roles and what each one plays are listed in the package docstring (:mod:`rie.data.synth`).
 All roles have disjoint identities (``params["identity"]`` is the global id).
 """
 
