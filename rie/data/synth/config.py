@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from ...common.checks import RIEInputError
 from ...common.constants import WORLD_SIZES, check_profile
 
+_DEFAULT = WORLD_SIZES["default"]  # WorldConfig() is the default profile's world: one place for its sizes
+
 ROLES = ("pretrain", "train", "gallery", "probe", "distractor", "ui")
 TIER_CODES = {"clean": 0, "hr": 1, "moderate": 2, "hard": 3, "ui": 4, "custom": 5}
 
@@ -145,17 +147,17 @@ class WorldConfig:
     seed: int = 0
     image_size: int = 32
     render_size: int | None = None
-    pretrain_identities: int = 500
-    pretrain_images_per_id: int = 40
-    train_identities: int = 300
-    train_images_per_id: int = 20
-    test_identities: int = 150
-    gallery_per_id: int = 2
-    probe_per_id: int = 8
-    distractor_identities: int = 400
-    distractor_images_per_id: int = 5
-    ui_images: int = 6000
-    ui_images_per_id: int = 4
+    pretrain_identities: int = _DEFAULT["pretrain_identities"]
+    pretrain_images_per_id: int = _DEFAULT["pretrain_images_per_id"]
+    train_identities: int = _DEFAULT["train_identities"]
+    train_images_per_id: int = _DEFAULT["train_images_per_id"]
+    test_identities: int = _DEFAULT["test_identities"]
+    gallery_per_id: int = _DEFAULT["gallery_per_id"]
+    probe_per_id: int = _DEFAULT["probe_per_id"]
+    distractor_identities: int = _DEFAULT["distractor_identities"]
+    distractor_images_per_id: int = _DEFAULT["distractor_images_per_id"]
+    ui_images: int = _DEFAULT["ui_images"]
+    ui_images_per_id: int = _DEFAULT["ui_images_per_id"]
     frac_hard: float = 0.45
     tier_hr: TierConfig = field(default_factory=lambda: TIERS["hr"])
     tier_moderate: TierConfig = field(default_factory=lambda: TIERS["moderate"])
