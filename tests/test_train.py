@@ -322,3 +322,33 @@ def test_float_images_on_the_wrong_scale_warn(scale, span):
     images, labels, _ = _data()
     with pytest.warns(UserWarning, match=f"span {span}; the package expects"):
         fit(_config(epochs=1), scale(images), labels, progress=False)
+
+
+def test_warmup_freezes_the_backbone_then_trains_it():
+    images, labels, ui = _data()
+    start = fit(_config(epochs=1), images, labels, progress=False).model.state_dict()
+    config = _config(epochs=2, freeze_backbone_epochs=1, loss=RIE)
+    warm = fit(config, images, labels, ui, init_state=start, progress=False, max_steps=images.shape[0] // 32)
+    for k, v in warm.model.state_dict().items():  # weights and batch-norm statistics both kept
+        if k.startswith("backbone."):
+            assert torch.equal(v, start[k]), k
+    assert not any(torch.equal(v, start[k]) for k, v in warm.model.state_dict().items() if k.startswith("regression."))
+    assert all(p.requires_grad for p in warm.model.parameters())  # unfrozen again on return
+    full = fit(config, images, labels, ui, init_state=start, progress=False)
+    moved = [k for k, v in full.model.state_dict().items() if k.startswith("backbone.") and not torch.equal(v, start[k])]
+    assert moved and [h["frozen"] for h in full.history] == [True, False]
+    assert not any(k.startswith("grad/") for k in full.history[0]) and any(k.startswith("grad/") for k in full.history[1])
+
+
+def test_history_logs_the_gradient_norm_before_clipping():
+    images, labels, _ = _data()
+    free = fit(_config(epochs=1, clip_grad_norm=None), images, labels, progress=False).history[0]
+    tight = fit(_config(epochs=1, clip_grad_norm=1e-3), images, labels, progress=False).history[0]
+    assert free["clip_frac"] == 0.0 and tight["clip_frac"] == 1.0
+    assert 0 < free["grad_norm"] <= free["grad_norm_max"]
+    assert tight["grad_norm"] > 1e-3  # measured before the clip
+
+
+def test_warmup_must_leave_epochs_to_train():
+    with pytest.raises(RIEInputError, match="freeze_backbone_epochs"):
+        _config(epochs=2, freeze_backbone_epochs=2)

@@ -75,8 +75,13 @@ class TrainConfig:
     weight_decay: float = 5e-4
     warmup_epochs: float = 0.0
     flip: bool = True
-    # Gradient-norm clipping as in insightface's arcface_torch (5); None disables.
+    # Gradient-norm clipping as in insightface's arcface_torch (5); None disables. The history
+    # logs the norm before clipping (grad_norm, grad_norm_max) and clip_frac, the share of steps cut.
     clip_grad_norm: float | None = 5.0
+    # Warm-up: the first epochs train the margin head's prototypes (and the new RIE branches)
+    # with the backbone frozen (weights and batch-norm statistics), so that the new identities'
+    # random prototypes do not pull the pretrained embedding around.
+    freeze_backbone_epochs: int = 0
     regression_dropout: float = 0.4
     # The CR-FIQA baseline: CE + crfiqa_weight * SmoothL1(q_hat, CR; crfiqa_beta); 0 = off (paper: 10, 0.5).
     crfiqa_weight: float = 0.0
@@ -107,6 +112,12 @@ class TrainConfig:
             check_number(getattr(self, name), f"TrainConfig.{name}", low=0)
         check_number(self.crfiqa_beta, "TrainConfig.crfiqa_beta", low=0, low_open=True)
         check_number(self.clip_grad_norm, "TrainConfig.clip_grad_norm", low=0, low_open=True, allow_none=True)
+        check_number(self.freeze_backbone_epochs, "TrainConfig.freeze_backbone_epochs", low=0, integer=True)
+        if self.freeze_backbone_epochs >= self.epochs:
+            raise RIEInputError(
+                f"freeze_backbone_epochs ({self.freeze_backbone_epochs}) must be below epochs ({self.epochs}): "
+                "the backbone would never train"
+            )
         if self.crfiqa_weight > 0 and (self.loss.alpha or self.loss.beta or self.loss.gamma):
             raise RIEInputError("CR-FIQA (crfiqa_weight > 0) is a baseline: train it without the RIE terms")
 
@@ -403,10 +414,16 @@ def _fit(config, images, labels, ui_images, init_state, checkpoint_path, progres
                 center.refresh(_ui_embeddings(model, ui_images))
             if config.loss.ui_stats == "estimated" and config.loss.beta > 0:
                 criterion.set_ui_statistics(extract(model, ui_images[: config.ui_stats_k]).xi_hat)
+        frozen = epoch < config.freeze_backbone_epochs
+        for p in model.backbone.parameters():
+            p.requires_grad_(not frozen)  # no gradient is even computed for a frozen backbone
         model.train()
+        if frozen:
+            model.backbone.eval()  # its batch-norm statistics stay the pretrained ones too
         perm = torch.randperm(len(images), generator=generator)
         sums: dict[str, float] = {}
         paths: dict[str, float] = {}
+        norms: list[float] = []
         for step in range(steps_per_epoch):
             idx = perm[step * config.batch_size : (step + 1) * config.batch_size]
             x = as_float_images(images[idx])
@@ -423,7 +440,7 @@ def _fit(config, images, labels, ui_images, init_state, checkpoint_path, progres
                         center.ema_update(model.backbone(as_float_images(ui_images[ui_idx])))
                 loss, terms = compute_loss(
                     model, head, criterion if config.uses_rie else None, x, y, center() if center else None,
-                    config.crfiqa_weight, config.crfiqa_beta, groups if step == 0 else None,
+                    config.crfiqa_weight, config.crfiqa_beta, groups if step == 0 and not frozen else None,
                 )
             bad = [k for k, val in terms.items() if not math.isfinite(val)]
             if bad:
@@ -433,13 +450,14 @@ def _fit(config, images, labels, ui_images, init_state, checkpoint_path, progres
                 )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if config.clip_grad_norm:
-                norm = float(torch.nn.utils.clip_grad_norm_(params, config.clip_grad_norm))
-                if not math.isfinite(norm):  # computed by the clipping anyway: checking it is free
-                    raise TrainingDivergedError(
-                        f"{config.name}: training diverged: the gradient norm became {norm} at epoch {epoch}, "
-                        f"step {step} (global step {step_global}); lower lr ({config.lr}) or the terms' weights"
-                    )
+            # the norm before clipping, always measured: it is what sets the clip (inf clips nothing)
+            norm = float(torch.nn.utils.clip_grad_norm_(params, config.clip_grad_norm or math.inf))
+            if not math.isfinite(norm):
+                raise TrainingDivergedError(
+                    f"{config.name}: training diverged: the gradient norm became {norm} at epoch {epoch}, "
+                    f"step {step} (global step {step_global}); lower lr ({config.lr}) or the terms' weights"
+                )
+            norms.append(norm)
             optimizer.step()
             for k, val in terms.items():
                 if k.startswith("grad/"):
@@ -462,7 +480,9 @@ def _fit(config, images, labels, ui_images, init_state, checkpoint_path, progres
         means = {k: s / steps_per_epoch for k, s in sums.items() if k != "xi_clipped"}
         if "xi_clipped" in sums:  # the fraction of the epoch's images whose xi was clipped
             means["xi_clip_frac"] = sums["xi_clipped"] / (steps_per_epoch * config.batch_size)
-        history.append({"epoch": epoch, **means, **paths})
+        means["grad_norm"], means["grad_norm_max"] = sum(norms) / len(norms), max(norms)
+        means["clip_frac"] = sum(n > config.clip_grad_norm for n in norms) / len(norms) if config.clip_grad_norm else 0.0
+        history.append({"epoch": epoch, "frozen": frozen, **means, **paths})
         if checkpoint_path:
             state = {
                 "config": config.to_dict(), "epoch": epoch + 1, "history": history, "seconds": seconds,
@@ -472,6 +492,8 @@ def _fit(config, images, labels, ui_images, init_state, checkpoint_path, progres
             }
             atomic_write(checkpoint_path, lambda tmp: torch.save(state, tmp))
     bar.close()
+    for p in model.backbone.parameters():  # a run stopped inside the warm-up leaves it frozen
+        p.requires_grad_(True)
     if stopped:  # a full epoch was checked above; a run stopped inside one is checked here
         _check_weights(config, model, head, epoch, step, step_global)
     u = center().detach().clone() if center is not None else None
