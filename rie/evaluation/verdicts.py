@@ -1,23 +1,58 @@
-"""The verdict rule: two methods compared seed by seed, an effect against its seed-to-seed spread.
+"""The verdict rule, in one place: an effect paired by seed and its 95 % paired-t interval.
 
-``summarise`` turns rows of per-seed results into mean and sample standard deviation per group;
-``paired_effect`` and ``judge`` compare two groups seed by seed; ``make_claim`` and
-``claims_text`` write the verdict lines the notebooks print.
+Two methods are compared seed by seed (the same encoder and fine-tuning seeds on both sides), so
+what varies from one seed to the next cancels in the differences. The rule (``judge``):
+
+* "holds"          the 95 % interval of the mean difference lies above 0;
+* "reversed"       it lies below 0;
+* "within spread"  it contains 0 (with one seed the interval is unbounded: always this);
+* "undefined"      the effect itself is undefined (e.g. a correlation of constant values).
+
+Every verdict line (``claims_text``) carries the effect, its interval and n, in one format
+that ``docs/make_ledger.py`` reads back from the executed notebooks (``parse_claims``).
 """
 
 from __future__ import annotations
 
 import math
+import re
+from typing import NamedTuple
 
 import numpy as np
+from scipy import stats
 
 from ..common.checks import RIEInputError
+
+LEVEL = 0.95
+VERDICTS = ("holds", "within spread", "reversed", "undefined")
+
+
+class Effect(NamedTuple):
+    """A mean effect over n seeds: its sample std and its two-sided ``LEVEL`` t interval [lo, hi]."""
+
+    mean: float
+    sd: float
+    n: int
+    lo: float
+    hi: float
 
 
 def seed_stats(values) -> tuple[float, float, int]:
     """(mean, sample std, n) of per-seed values; the std is NaN for one seed."""
     v = np.asarray(values, dtype=float)
     return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float("nan"), len(v)
+
+
+def effect(values, level: float = LEVEL) -> Effect:
+    """The mean of per-seed values (or of per-seed differences) with its t interval (n - 1 degrees of freedom)."""
+    v = np.asarray(values, dtype=float).ravel()
+    if len(v) == 0:
+        raise RIEInputError("an effect needs at least one seed")
+    mean, sd, n = seed_stats(v)
+    if n < 2 or not math.isfinite(mean):
+        return Effect(mean, sd, n, -math.inf, math.inf)
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
+    return Effect(mean, sd, n, mean - half, mean + half)
 
 
 def summarise(rows: list[dict], key: str = "r1 w/o dis", by: str = "method") -> dict:
@@ -41,8 +76,8 @@ def per_seed(rows: list[dict], key: str, by: str = "method") -> dict:
     return out
 
 
-def paired_effect(rows: list[dict], a, b, key: str = "r1 w/o dis", by: str = "method") -> tuple[float, float, int]:
-    """``a`` minus ``b`` on the seeds both have: (mean difference, sample std of the differences, n)."""
+def paired_effect(rows: list[dict], a, b, key: str = "r1 w/o dis", by: str = "method") -> Effect:
+    """``a`` minus ``b`` on the seeds both have, as an ``Effect``."""
     seeds = per_seed(rows, key, by)
     for g in (a, b):
         if g not in seeds:
@@ -50,36 +85,52 @@ def paired_effect(rows: list[dict], a, b, key: str = "r1 w/o dis", by: str = "me
     common = sorted(set(seeds[a]) & set(seeds[b]))
     if not common:
         raise RIEInputError(f"{a!r} and {b!r} share no seed")
-    return seed_stats([seeds[a][s] - seeds[b][s] for s in common])
+    return effect([seeds[a][s] - seeds[b][s] for s in common])
 
 
-def judge(effect: float, spread: float) -> str:
-    """The verdict rule used by the notebooks: an effect counts when it exceeds its seed-to-seed spread.
-
-    "holds" if ``effect > spread``; "reversed" if ``effect < -spread``; otherwise "within spread"
-    (the sign alone is not evidence). Without a spread (one seed, or an undefined per-seed value):
-    "no seed spread"; an undefined effect (e.g. a correlation of constant values): "undefined".
-    """
-    if math.isnan(effect):
+def judge(e: Effect) -> str:
+    """The rule of the module docstring."""
+    if not isinstance(e, Effect):
+        raise RIEInputError(f"judge takes an Effect (rie.evaluation.verdicts.effect), got {type(e).__name__}")
+    if math.isnan(e.mean):
         return "undefined"
-    if math.isnan(spread):
-        return "no seed spread"
-    if effect > spread:
+    if e.lo > 0:
         return "holds"
-    if effect < -spread:
+    if e.hi < 0:
         return "reversed"
     return "within spread"
 
 
-def make_claim(claim: str, effect: tuple[float, float, int], unit: str = "pp") -> dict:
-    """One claim for ``claims_text``: ``effect`` = (mean, seed spread, n), judged by ``judge``."""
-    mean, sd, n = effect
-    return {"claim": claim, "effect": mean, "spread": sd, "n": n, "unit": unit, "verdict": judge(mean, sd)}
+def make_claim(claim: str, e: Effect, unit: str = "pp") -> dict:
+    """One claim for ``claims_text``."""
+    if not isinstance(e, Effect):
+        raise RIEInputError(f"make_claim takes an Effect (rie.evaluation.verdicts.effect), got {type(e).__name__}")
+    return {"claim": claim, "effect": e.mean, "lo": e.lo, "hi": e.hi, "n": e.n, "unit": unit, "verdict": judge(e)}
+
+
+def interval_text(mean: float, lo: float, hi: float, n: int, unit: str = "pp", digits: int = 2) -> str:
+    """``+1.23 pp, 95% CI [+0.40, +2.06], n = 4``."""
+    unit = f" {unit}" if unit else ""
+    return f"{mean:+.{digits}f}{unit}, {LEVEL:.0%} CI [{lo:+.{digits}f}, {hi:+.{digits}f}], n = {n}"
 
 
 def claims_text(claims: list[dict], digits: int = 2) -> str:
-    lines = []
-    for c in claims:
-        lines.append(f"{c['verdict'].upper():15s} {c['claim']}: {c['effect']:+.{digits}f} {c['unit']} "
-                     f"(seed spread {c['spread']:.{digits}f}, n = {c['n']})")
-    return "\n".join(lines)
+    """One line per claim: VERDICT, the claim, the effect, its interval and n."""
+    return "\n".join(f"{c['verdict'].upper():15s} {c['claim']}: "
+                     + interval_text(c["effect"], c["lo"], c["hi"], c["n"], c["unit"], digits) for c in claims)
+
+
+_LINE = re.compile(r"^(HOLDS|WITHIN SPREAD|REVERSED|UNDEFINED)\s+(.+): ([-+]?(?:[\d.]+|inf|nan))(?: (\S+))?, "
+                   r"\d+% CI \[(\S+), (\S+)\], n = (\d+)\s*$")
+
+
+def parse_claims(text: str) -> list[dict]:
+    """The claims in printed text (``claims_text``'s lines), as dicts; other lines are ignored."""
+    out = []
+    for line in text.splitlines():
+        m = _LINE.match(line)
+        if m:
+            verdict, claim, mean, unit, lo, hi, n = m.groups()
+            out.append({"claim": claim, "effect": float(mean), "lo": float(lo), "hi": float(hi), "n": int(n),
+                        "unit": unit or "", "verdict": verdict.lower()})
+    return out

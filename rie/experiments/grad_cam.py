@@ -28,7 +28,7 @@ from torch import nn
 from ..common.checks import RIEInputError
 from ..data.synth import PARTS, boxes_to_masks
 from ..evaluation.inference import as_float_images, extract
-from ..evaluation.verdicts import make_claim, paired_effect, seed_stats
+from ..evaluation.verdicts import effect, make_claim, paired_effect
 from ..plots.figures import to_rgb
 
 
@@ -218,13 +218,13 @@ def claims(rows: list[dict], ours: str, rivals, hard_group: str = "hard", all_gr
         for method in dict.fromkeys(r["method"] for r in ladder):
             sharp = [r["concentration"] - 1 for r in ladder if r["method"] == method and r["resolution"] == top]
             out.append(make_claim(f"{method}: maps favour eyes/nose/mouth on {top} px ladder faces (positive control)",
-                                  seed_stats(sharp), unit="x"))
+                                  effect(sharp), unit="x"))
     for method in dict.fromkeys(r["method"] for r in rows):
         mine = [r for r in group(all_group) if r["method"] == method]
         out.append(make_claim(f"{method}: maps favour eyes/nose/mouth (concentration > 1)",
-                              seed_stats([r["concentration"] - 1 for r in mine]), unit="x"))
+                              effect([r["concentration"] - 1 for r in mine]), unit="x"))
         out.append(make_claim(f"{method}: maps follow each face's parts (beat its average map)",
-                              seed_stats([r["concentration"] - r["control"] for r in mine]), unit="x"))
+                              effect([r["concentration"] - r["control"] for r in mine]), unit="x"))
     for g in (all_group, hard_group):
         for rival in rivals:
             out.append(make_claim(f"{ours} lands more on eyes/nose/mouth than {rival} ({g} probes)",

@@ -29,7 +29,7 @@ from ..evaluation.protocols import (
     resolution_ladder,
     verification,
 )
-from ..evaluation.verdicts import judge, make_claim, paired_effect, per_seed, summarise
+from ..evaluation.verdicts import effect, judge, make_claim, paired_effect, per_seed, summarise
 from ..method.ri import ui_center, ui_proximity
 from ..training.recipes import finetune_config
 from ..training.train import train_or_load
@@ -148,8 +148,13 @@ def protocols_evaluator(ladder=None, n_mated: int = 6000, n_nonmated: int = 5000
 
 
 def gains(rows: list[dict], key: str = "r1 w/o dis", reference: str = BASELINE) -> dict:
-    """``{method: (mean, std)}`` of each method minus ``reference``, paired by seed (the reference itself: 0)."""
-    return {m: paired_effect(rows, m, reference, key)[:2] for m in summarise(rows, key)}
+    """``{method: (mean, half-width of its 95 % interval)}`` of each method minus ``reference``, paired by
+    seed (the reference itself: 0; one seed: an infinite half-width, drawn as none)."""
+    out = {}
+    for m in summarise(rows, key):
+        e = paired_effect(rows, m, reference, key)
+        out[m] = (e.mean, (e.hi - e.lo) / 2 if math.isfinite(e.hi - e.lo) else float("nan"))
+    return out
 
 
 def table4_claims(rows: list[dict], key: str = "r1 w/o dis", paper: dict = PAPER_TABLE4) -> list[dict]:
@@ -164,16 +169,14 @@ def table4_claims(rows: list[dict], key: str = "r1 w/o dis", paper: dict = PAPER
     best_other = max((m for m in means if m != OURS), key=means.__getitem__)
     claims.append(make_claim(f"Ours is the best method: Ours > {best_other} (best other)",
                          paired_effect(rows, OURS, best_other, key)))
-    # Rank agreement: rho of the seed-mean figures, spread = std of the rho of each seed alone.
+    # Rank agreement: the rho of each seed alone, its mean and interval over seeds.
     methods = [m for m in means if m in paper]
     values, reference = per_seed(rows, key), [paper[m] for m in methods]
     seeds = sorted(set.intersection(*(set(values[m]) for m in methods)))
     rho_per_seed = [_spearman([values[m][s] for m in methods], reference) for s in seeds]
-    rho_per_seed = [r for r in rho_per_seed if math.isfinite(r)]  # nan when a seed ties every method
-    rho = _spearman([means[m] for m in methods], reference)
-    spread = float(np.std(rho_per_seed, ddof=1)) if len(rho_per_seed) > 1 else float("nan")
-    claims.append({"claim": f"the methods rank as in the paper (Spearman rho over {len(methods)} methods)",
-                   "effect": rho, "spread": spread, "n": len(rho_per_seed), "unit": "rho", "verdict": judge(rho, spread)})
+    rho_per_seed = [r for r in rho_per_seed if math.isfinite(r)] or [float("nan")]  # nan when a seed ties every method
+    claims.append(make_claim(f"the methods rank as in the paper (Spearman rho over {len(methods)} methods, per seed)",
+                             effect(rho_per_seed), unit="rho"))
     return claims
 
 
@@ -238,13 +241,15 @@ def _label(group) -> str:
 
 
 def comparison_table(rows: list[dict], columns, a: str = OURS, b: str = BASELINE, width: int = 18) -> str:
-    """One line per metric: ``b`` and ``a`` as mean ± std over seeds, their paired difference and its verdict."""
-    head = f"{'metric':{width}s}{b:>17s}{a:>17s}{'difference':>17s}  verdict"
+    """One line per metric: ``b`` and ``a`` as mean ± std over seeds, their paired difference with its
+    95 % interval, and its verdict."""
+    head = f"{'metric':{width}s}{b:>17s}{a:>17s}  {'difference (95% CI)':34s}verdict"
     lines = [head, "-" * (len(head) + 8)]
     for c in columns:
         (ma, sa, _), (mb, sb, _) = summarise(rows, c)[a], summarise(rows, c)[b]
-        d, sd, _ = paired_effect(rows, a, b, c)
-        lines.append(f"{c:{width}s}{mb:10.2f} ± {sb:4.2f}{ma:10.2f} ± {sa:4.2f}{d:+10.2f} ± {sd:4.2f}  {judge(d, sd)}")
+        e = paired_effect(rows, a, b, c)
+        diff = f"{e.mean:+.2f} [{e.lo:+.2f}, {e.hi:+.2f}]"
+        lines.append(f"{c:{width}s}{mb:10.2f} ± {sb:4.2f}{ma:10.2f} ± {sa:4.2f}  {diff:34s}{judge(e)}")
     return "\n".join(lines)
 
 
@@ -341,14 +346,14 @@ def readings_claims(rows: list[dict], default: str, baseline: str = BASELINE, ke
 
 def gains_over_baseline(gains: dict, paper_gains: dict | None = None, unit: str = "rank-1 (pp)",
                         title: str = "change against the ArcFace baseline (Table 4)"):
-    """Horizontal bars: ``gains[method] = (mean, std)`` over seeds; the paper's gains as diamonds."""
+    """Horizontal bars: ``gains[method] = (mean, half-width of the 95 % interval)``; the paper's gains as diamonds."""
     names = list(gains)
     y = np.arange(len(names))[::-1]
     mean = np.array([gains[n][0] for n in names])
     sd = np.array([gains[n][1] for n in names])
     fig, ax = plt.subplots(figsize=(6.2, 0.32 * len(names) + 1.2))
     ax.barh(y, mean, xerr=np.nan_to_num(sd), color=np.where(mean >= 0, "tab:blue", "tab:red"), alpha=0.7,
-            error_kw={"lw": 1, "capsize": 2}, label="this world: mean ± std over seeds")
+            error_kw={"lw": 1, "capsize": 2}, label="this world: mean, 95% CI (paired by seed)")
     if paper_gains:
         py = [yi for yi, n in zip(y, names) if n in paper_gains]
         ax.scatter([paper_gains[n] for n in names if n in paper_gains], py, marker="D", color="k", s=18, zorder=3,
