@@ -62,3 +62,20 @@ def test_quartile_auroc_and_spearman():
 def test_bad_input_is_named(call, message):
     with pytest.raises(RIEInputError, match=message):
         call()
+
+
+def test_four_bimodality_measures():
+    from rie.evaluation.analysis import Mixture, ashman_d, bimodality, density_modes
+
+    rng = np.random.default_rng(0)
+    # two components of unequal width and weight, as notebook 02's histogram: Sarle says no, the others yes
+    x = np.r_[rng.normal(0.37, 0.05, 700), rng.normal(0.75, 0.12, 3300)]
+    b = bimodality(x)
+    assert b.sarle < 5 / 9 and b.dip_p < 0.05 and b.ashman_d > 2 and len(b.modes) == 2
+    assert b.votes == 3 and b.verdict == "bimodal"
+    one = bimodality(rng.normal(0, 1, 4000))
+    assert one.verdict == "unimodal" and len(one.modes) == 1 and one.dip_p > 0.05
+    # by hand: D = sqrt(2) * 4 / sqrt(1 + 1) = 4; two unit components 1 apart make one flat-topped mode
+    assert ashman_d(Mixture((0.0, 4.0), (1.0, 1.0), (0.5, 0.5))) == pytest.approx(4.0)
+    assert len(density_modes(Mixture((0.0, 1.0), (1.0, 1.0), (0.5, 0.5)))) == 1
+    assert len(density_modes(Mixture((0.0, 4.0), (1.0, 1.0), (0.5, 0.5)))) == 2

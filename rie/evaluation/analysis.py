@@ -65,6 +65,63 @@ def mixture_density(mixture: Mixture, grid: np.ndarray) -> np.ndarray:
     return sum(w * stats.norm.pdf(grid, m, s) for m, s, w in zip(mixture.means, mixture.stds, mixture.weights))
 
 
+def ashman_d(mixture: Mixture) -> float:
+    """Ashman's D of a two-Gaussian fit: ``sqrt(2) |m1 - m2| / sqrt(s1^2 + s2^2)``; D > 2 separates cleanly."""
+    (m1, m2), (s1, s2) = mixture.means, mixture.stds
+    return float(np.sqrt(2) * abs(m2 - m1) / np.hypot(s1, s2))
+
+
+def density_modes(mixture: Mixture, grid_size: int = 2001) -> list[float]:
+    """The local maxima of the fitted mixture's density, on a grid 4 std beyond both components."""
+    lo = min(m - 4 * s for m, s in zip(mixture.means, mixture.stds))
+    hi = max(m + 4 * s for m, s in zip(mixture.means, mixture.stds))
+    grid = np.linspace(lo, hi, grid_size)
+    d = mixture_density(mixture, grid)
+    peaks = np.flatnonzero((d[1:-1] > d[:-2]) & (d[1:-1] >= d[2:])) + 1
+    return [float(grid[i]) for i in peaks]
+
+
+def dip_test(x) -> tuple[float, float]:
+    """Hartigan's dip statistic and its p-value (the ``diptest`` package): a small p rejects one mode."""
+    import diptest
+
+    a = _as_numpy(x, "x")
+    if a.size < 4:
+        raise RIEInputError(f"the dip test needs at least 4 values, got {a.size}")
+    dip, p = diptest.diptest(a)
+    return float(dip), float(p)
+
+
+class Bimodality(NamedTuple):
+    sarle: float  # bimodal above 5/9
+    dip: float
+    dip_p: float  # bimodal below 0.05
+    ashman_d: float  # bimodal above 2
+    modes: list[float]  # of the two-Gaussian fit; bimodal with two
+    mixture: Mixture
+    votes: int  # how many of the four say bimodal
+    verdict: str  # "bimodal" (3-4 votes), "ambiguous" (2), "unimodal" (0-1)
+
+
+SARLE_THRESHOLD, DIP_ALPHA, ASHMAN_THRESHOLD = 5 / 9, 0.05, 2.0
+
+
+def bimodality(x, seed: int = 0) -> Bimodality:
+    """Four measures of "two modes" and a verdict by majority.
+
+    Sarle's coefficient reads only skewness and kurtosis: two components of unequal width and weight
+    can have two clear modes and still score below 5/9. The dip test asks whether the empirical
+    distribution is unimodal; Ashman's D how far apart the two fitted components are for their widths;
+    the fitted density's modes whether the fit itself has two peaks.
+    """
+    a = _as_numpy(x, "x")
+    mix = two_gaussian_mixture(a, seed)
+    bc, (dip, p), d, modes = bimodality_coefficient(a), dip_test(a), ashman_d(mix), density_modes(mix)
+    votes = int(bc > SARLE_THRESHOLD) + int(p < DIP_ALPHA) + int(d > ASHMAN_THRESHOLD) + int(len(modes) >= 2)
+    verdict = "bimodal" if votes >= 3 else "ambiguous" if votes == 2 else "unimodal"
+    return Bimodality(bc, dip, p, d, modes, mix, votes, verdict)
+
+
 def auroc(scores_positive, scores_negative) -> float:
     """P(score of a positive > score of a negative), ties counting one half (Mann-Whitney U / n_pos n_neg)."""
     pos = _as_numpy(scores_positive, "positive scores")
