@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
+
 from .common.checks import RIEInputError
 from .common.constants import PROFILES
 from .common.utils import atomic_write
@@ -32,11 +34,13 @@ def _evaluate(args) -> int:
         raise RIEInputError(f"--data {args.data}: no such file or folder")
     model, preprocess = _load(args.checkpoint, args.format, args.arch)
     net, preprocess = unwrap_model(model, preprocess)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    net = net.to(device)
     size = input_size(net, preprocess)
     data = evaluation_data(args.protocol, args.data, image_size=size or 32, ui_dir=args.ui_dir,
                            profile=args.profile, check_identities=not args.no_identity_check)
     results = run_protocols(net, data, preprocess=preprocess, scoring=args.scoring, flip=args.flip,
-                            batch_size=args.batch_size, num_workers=args.workers)
+                            batch_size=args.batch_size, num_workers=args.workers, device=device)
     print(format_results(results))
     skipped = data.skipped()
     results |= {"data": data.source, "checkpoint": str(args.checkpoint), "format": args.format,
@@ -68,6 +72,7 @@ def add_evaluate(sub) -> None:
     p.add_argument("--no-identity-check", action="store_true",
                    help="skip the train/test identity-disjointness check (a copy numbered independently)")
     p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when there is one)")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0)")
     p.add_argument("--out", default=None, help="write the results as JSON here")
     p.set_defaults(run=_evaluate)

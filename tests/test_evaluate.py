@@ -133,6 +133,21 @@ def test_survface_verification_and_open_set_by_hand(tmp_path):
     assert "verification" not in run_protocols(PixelModel(pool=PX), data)
 
 
+def test_a_copy_of_the_test_split_alone_is_evaluated(tmp_path):
+    import shutil
+
+    tiny = make_tinyface(tmp_path / "tinyface")
+    shutil.rmtree(tiny / "Training_Set")
+    data = evaluation_data("tinyface", tiny, image_size=PX)
+    assert "train" not in data and any("training split" in m for m in data.missing)
+    assert run_protocols(PixelModel(pool=PX), data)["identification"]["w/o dis"] == {1: 0.5, 5: 1.0, 20: 1.0}
+    surv = make_survface(tmp_path / "QMUL-SurvFace")
+    shutil.rmtree(surv / "Training_Set")
+    data = evaluation_data("survface", surv, image_size=PX)
+    assert set(data.roles) == {"gallery", "probe", "distractor"}
+    assert run_protocols(PixelModel(pool=PX), data)["open_set"]["TPIR20@FPIR"] == {0.3: 0.5, 0.2: 0.5, 0.1: 0.5}
+
+
 def test_bad_input_is_named(tmp_path):
     with pytest.raises(RIEInputError, match="unknown evaluation data kind"):
         evaluation_data("lfw", tmp_path)
@@ -167,10 +182,20 @@ def test_cli_evaluate_prints_the_table_and_writes_json(tmp_path, capsys):
     rates = [r for row in res["identification"].values() for r in row.values()]
     assert len(rates) == 6 and all(r in (0.0, 0.5, 1.0) for r in rates)  # 2 probes
     assert res["identification"]["w/o dis"]["20"] == 1.0  # 3 gallery images: every probe within rank 20
+    # the other protocols' tables
+    assert main(["evaluate", "--protocol", "scface", "--data", str(make_scface(tmp_path / "sc")), "--checkpoint",
+                 str(ckpt), "--format", "arcface_torch", "--device", "cpu"]) == 0
+    assert "rank-1 by distance" in capsys.readouterr().out
+    assert main(["evaluate", "--protocol", "survface", "--data", str(make_survface(tmp_path / "sf")), "--checkpoint",
+                 str(ckpt), "--format", "arcface_torch", "--scoring", "v", "--out", str(out)]) == 0
+    assert "TPIR20@FPIR" in capsys.readouterr().out
+    res = json.loads(out.read_text())
+    assert set(res["verification"]["TPR@FAR"]) == {"0.3", "0.1", "0.01", "0.001"} and "open_set" in res
+    assert any("difficulty" in m for m in res["not_available"])
     # bad input: one line on stderr, status 2, no traceback
     for args, message in (
         (["--data", str(tmp_path / "nowhere")], "no such file or folder"),
-        (["--data", str(make_scface(tmp_path / "sc"))], "TinyFace: expected folder"),
+        (["--data", str(tmp_path / "sc")], "TinyFace: expected folder"),
         (["--data", str(root), "--checkpoint", str(other), "--arch", "mbf"], "another architecture"),
     ):
         if "--checkpoint" in args:

@@ -7,17 +7,13 @@
 ``(image float (3, S, S) in [-1, 1], label, i)`` (``FaceFolderSet`` for files on disk,
 ``FaceDataset`` for the synthetic world), with ``.labels`` (int64, -1 = unlabelled) beside it.
 
-========== ============ ============ ============== ==============================
-role       synthetic    tinyface     scface         survface
-========== ============ ============ ============== ==============================
-train      train        Training_Set (none)         Training_Set
-gallery    gallery      Gallery_Match frontal mugshots gallery
-probe      probe        Probe        cam1-5, all    mated_probe
-                                     three distances
-distractor distractor   Gallery_     (none)         unmated_probe (the open-set
-                        Distractor                  protocol's unmated probes)
-ui         ui           ``ui_dir``   ``ui_dir``     ``ui_dir``
-========== ============ ============ ============== ==============================
+- train: the world's ``train``; TinyFace and SurvFace ``Training_Set`` (optional: a copy of the
+  test split alone is evaluated); SCFace has none.
+- gallery: ``gallery``; ``Gallery_Match``; the frontal mugshots; SurvFace ``gallery``.
+- probe: ``probe``; ``Probe``; SCFace cam1-5 at all three distances (``probe_groups``); ``mated_probe``.
+- distractor: ``distractor``; ``Gallery_Distractor``; SCFace none; SurvFace ``unmated_probe`` (the
+  open-set protocol's unmated probes, as the world's distractors are in ``protocols.open_set``).
+- ui: the world's ``ui``; for a real set the folder ``ui_dir``, when given.
 
 Metadata where the source knows it: ``difficulty`` and ``resolution`` per role (synthetic: the
 true difficulty and the sensor resolution in px), ``part_boxes`` (synthetic: eyes/nose/mouth),
@@ -159,8 +155,8 @@ def evaluation_data(kind: str, path=None, image_size: int = 32, *, ui_dir=None, 
         raise RIEInputError(f"{kind}: no such folder {path}")
     missing = list(_REAL_MISSING)
     if kind == "tinyface":
-        sets = load_tinyface(path, image_size, check_identities=check_identities)
-        data = EvalData(kind, {r: sets[r] for r in ("train", "gallery", "probe", "distractor")}, str(path),
+        sets = load_tinyface(path, image_size, check_identities=check_identities, require_train=False)
+        data = EvalData(kind, {r: sets[r] for r in ROLES if r in sets}, str(path),
                         missing=missing + ["resolution per image (TinyFace gives none)"])
     elif kind == "scface":
         sets = load_scface(path, image_size)
@@ -170,14 +166,16 @@ def evaluation_data(kind: str, path=None, image_size: int = 32, *, ui_dir=None, 
         data = EvalData(kind, {"gallery": sets["gallery"], "probe": probe}, str(path), probe_groups=groups,
                         missing=missing + ["a training split", "distractors"])
     else:
-        sets = load_survface(path, image_size, check_identities=check_identities)
-        roles = {"train": sets["train"], "gallery": sets["gallery"], "probe": sets["probe"], "distractor": sets["unmated"]}
+        sets = load_survface(path, image_size, check_identities=check_identities, require_train=False)
+        roles = {r: sets[r] for r in ("train", "gallery", "probe") if r in sets} | {"distractor": sets["unmated"]}
         data = EvalData(kind, roles, str(path), missing=missing + ["resolution per image"])
         if _child_dir(_survface_base(path), "Face_Verification_Test_Set") is None:  # optional: open-set still runs
             data.missing.append("verification pairs (no Face_Verification_Test_Set folder)")
         else:
             pairs = load_survface_pairs(path, image_size)
             data.pairs = {k: pairs[k] for k in ("images", "pairs", "same")}
+    if "train" not in data.roles and kind != "scface":
+        data.missing.append("a training split (no Training_Set folder: the test split alone is evaluated)")
     if ui_dir is not None:
         data.roles["ui"] = load_ui_folder(ui_dir, image_size, name=f"{kind}/ui")
     else:
