@@ -72,3 +72,21 @@ def make_survface(base):
     make_text(ver / "positive_pairs_names.txt", "5_a.png 5_b.png\n6_a.png 6_b.png\n")
     make_text(ver / "negative_pairs_names.txt", "5_a.png 7_a.png\n5_a.png 8_a.png\n7_a.png 8_a.png\n")
     return base
+
+
+def make_tinyface_to_train_on(base, identities: int = 16, per_id: int = 9, seed: int = 0):
+    """A TinyFace replica big enough to fine-tune on at the smoke profile (one batch of 128):
+    ``identities`` x ``per_id`` training faces of random colours; a small test split."""
+    import random
+
+    rng = random.Random(seed)
+    colour = lambda: tuple(rng.randrange(256) for _ in range(3))
+    for i in range(identities):
+        for n in range(per_id):
+            face(base / "Training_Set" / f"{100 + i}" / f"{100 + i}_{n}.png", colour())
+    test = base / "Testing_Set"
+    for i in range(1, 5):
+        face(test / "Gallery_Match" / f"{i}_1.png", colour())
+        face(test / "Probe" / f"{i}_2.png", colour())
+    face(test / "Gallery_Distractor" / "x_1.png", colour())
+    return base
