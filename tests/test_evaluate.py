@@ -204,3 +204,25 @@ def test_cli_evaluate_prints_the_table_and_writes_json(tmp_path, capsys):
         assert main(base + args) == 2
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_evaluate_a_rie_model_folder_on_the_synthetic_world(tmp_path, capsys, world):
+    from rie.common.utils import save_json
+    from rie.training.train import TrainConfig, build
+
+    config = TrainConfig()
+    model, head = build(config, 3)
+    folder = tmp_path / "model"
+    folder.mkdir()
+    torch.save(model.state_dict(), folder / "model.pt")
+    torch.save(head.state_dict(), folder / "head.pt")
+    save_json({"config": config.to_dict(), "history": [], "ui_center": None, "num_classes": 3}, folder / "config.json")
+    out = tmp_path / "synthetic.json"
+    assert main(["evaluate", "--protocol", "synthetic", "--data", str(tmp_path / "cache"), "--profile", "smoke",
+                 "--checkpoint", str(folder), "--format", "rie", "--scoring", "v_prime", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    for title in ("identification (CMC, %)", "rank-1 by probe resolution", "verification", "open-set"):
+        assert title in printed
+    res = json.loads(out.read_text())
+    assert res["scoring"] == "v_prime" and res["counts"]["probe"] == len(world["probe"])  # the same smoke world
+    assert all(0.0 <= r <= 1.0 for r in res["open_set"]["TPIR20@FPIR"].values())
