@@ -34,7 +34,12 @@ def _evaluate(args) -> int:
         raise RIEInputError(f"--data {args.data}: no such file or folder")
     model, preprocess = _load(args.checkpoint, args.format, args.arch)
     net, preprocess = unwrap_model(model, preprocess)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    try:
+        device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    except RuntimeError as exc:
+        raise RIEInputError(f"--device {args.device}: {exc}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RIEInputError(f"--device {args.device}: no CUDA device on this machine")
     net = net.to(device)
     size = input_size(net, preprocess)
     data = evaluation_data(args.protocol, args.data, image_size=size or 32, ui_dir=args.ui_dir,

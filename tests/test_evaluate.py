@@ -197,6 +197,8 @@ def test_cli_evaluate_prints_the_table_and_writes_json(tmp_path, capsys):
         (["--data", str(tmp_path / "nowhere")], "no such file or folder"),
         (["--data", str(tmp_path / "sc")], "TinyFace: expected folder"),
         (["--data", str(root), "--checkpoint", str(other), "--arch", "mbf"], "another architecture"),
+        (["--data", str(root), "--device", "abacus"], "--device abacus"),
+        (["--data", str(root), "--batch-size", "0"], "batch_size must be"),
     ):
         if "--checkpoint" in args:
             torch.save(iresnet18().state_dict(), other)
