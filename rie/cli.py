@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .cli_evaluate import add_evaluate
 from .common.checks import RIEInputError
 from .evaluation.scoring import SCORE_METHODS, score_folder
 from .method.checkpoints import FORMATS, Preprocess, load_checkpoint
@@ -55,7 +56,7 @@ def _add_score(sub) -> None:
 
 
 # name -> function adding the subparser (set_defaults(run=...)): add train/evaluate here
-SUBCOMMANDS = {"score": _add_score}
+SUBCOMMANDS = {"score": _add_score, "evaluate": add_evaluate}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -550,13 +550,15 @@ def _dataset_base(root: Path, subfolders: Sequence[str], markers: Sequence[str])
     return root
 
 
-def load_tinyface(root, image_size: int = 32, check_identities: bool = True) -> dict[str, FaceFolderSet]:
+def load_tinyface(root, image_size: int = 32, check_identities: bool = True,
+                  require_train: bool = True) -> dict[str, FaceFolderSet]:
     """TinyFace: ``{"train", "gallery", "distractor", "probe"}`` (layouts in the module docstring).
 
     Gallery and probe share one label space; distractors are unlabelled (-1).
     ``check_disjoint`` is called on train vs gallery and probe; set
     ``check_identities=False`` only for a copy whose training folders are
-    numbered independently of the test file names.
+    numbered independently of the test file names. ``require_train=False`` accepts a
+    copy of the test split alone (no ``"train"`` key then), as evaluation needs.
     """
     root = _require_dir(Path(root), "TinyFace")
     base = _dataset_base(root, ("tinyface", "TinyFace"), ("Testing_Set", "Gallery_Match", "Training_Set"))
@@ -566,22 +568,26 @@ def load_tinyface(root, image_size: int = 32, check_identities: bool = True) -> 
         found = _child_dir(test_dir, folder)
         folders[key] = _require_dir(found or test_dir / folder, "TinyFace")
     train_dir = _child_dir(base, "Training_Set", "Train")
-    train_dir = _require_dir(train_dir or base / "Training_Set", "TinyFace")
+    if require_train or train_dir is not None:
+        train_dir = _require_dir(train_dir or base / "Training_Set", "TinyFace")
 
     gallery, g_skip = _scan_flat(folders["gallery"], _prefix_identity)
     probe, p_skip = _scan_flat(folders["probe"], _prefix_identity)
     distractor, d_skip = _scan_flat(folders["distractor"], identity_of=None)
-    train, t_skip = _scan_identity_folders(train_dir)
 
     sets = {
-        "train": FaceFolderSet(train, image_size=image_size, role="train", skipped=t_skip, name="TinyFace/train"),
         "gallery": FaceFolderSet(gallery, image_size=image_size, role="gallery", skipped=g_skip, name="TinyFace/gallery"),
         "probe": FaceFolderSet(probe, image_size=image_size, role="probe", skipped=p_skip, name="TinyFace/probe"),
     }
+    if train_dir is not None:
+        train, t_skip = _scan_identity_folders(train_dir)
+        sets["train"] = FaceFolderSet(train, image_size=image_size, role="train", skipped=t_skip, name="TinyFace/train")
     _share_label_space(sets["gallery"], sets["probe"])
     sets["distractor"] = FaceFolderSet(
         distractor, image_size=image_size, role="distractor", skipped=d_skip, name="TinyFace/distractor"
     )
+    if "train" not in sets:
+        return {k: sets[k] for k in ("gallery", "distractor", "probe")}
     if check_identities:
         try:
             check_disjoint(sets["train"], sets["gallery"], sets["probe"])
@@ -778,18 +784,22 @@ def _survface_base(root: Path) -> Path:
     )
 
 
-def load_survface(root, image_size: int = 32, check_identities: bool = True) -> dict[str, FaceFolderSet]:
+def load_survface(root, image_size: int = 32, check_identities: bool = True,
+                  require_train: bool = True) -> dict[str, FaceFolderSet]:
     """QMUL-SurvFace: ``{"train", "gallery", "probe", "unmated"}`` (layout in the module docstring).
 
     Files read: ``Training_Set/<id>/``; ``Face_Identification_Test_Set/{gallery,
     mated_probe, unmated_probe}/``; ``gallery_img_ID_pairs.mat`` and
     ``mated_probe_img_ID_pairs.mat`` if present. Gallery and probe share one
     label space (global person ids); unmated probes are unlabelled (-1).
-    ``check_disjoint`` is called on train vs gallery and probe.
+    ``check_disjoint`` is called on train vs gallery and probe. ``require_train=False``
+    accepts a copy of the test sets alone (no ``"train"`` key then).
     """
     root = _require_dir(Path(root), "QMUL-SurvFace")
     base = _survface_base(root)
-    train_dir = _require_dir(_child_dir(base, "Training_Set") or base / "Training_Set", "QMUL-SurvFace")
+    train_dir = _child_dir(base, "Training_Set")
+    if require_train or train_dir is not None:
+        train_dir = _require_dir(train_dir or base / "Training_Set", "QMUL-SurvFace")
     test_dir = _child_dir(base, "Face_Identification_Test_Set")
     test_dir = _require_dir(test_dir or base / "Face_Identification_Test_Set", "QMUL-SurvFace")
     folders = {}
@@ -804,18 +814,21 @@ def load_survface(root, image_size: int = 32, check_identities: bool = True) -> 
     if g_list[0] is not None and p_list[0] is not None:
         _check_same_official_ids(g_list, p_list, gallery[0], probe[0])
 
-    train, t_skip = _scan_identity_folders(train_dir)
     unmated, u_skip = _scan_flat(folders["unmated"], identity_of=None)
     name = "QMUL-SurvFace"
     sets = {
-        "train": FaceFolderSet(train, image_size=image_size, role="train", skipped=t_skip, name=f"{name}/train"),
         "gallery": FaceFolderSet(gallery[0], image_size=image_size, role="gallery", skipped=gallery[1], name=f"{name}/gallery"),
         "probe": FaceFolderSet(probe[0], image_size=image_size, role="probe", skipped=probe[1], name=f"{name}/probe"),
     }
+    if train_dir is not None:
+        train, t_skip = _scan_identity_folders(train_dir)
+        sets["train"] = FaceFolderSet(train, image_size=image_size, role="train", skipped=t_skip, name=f"{name}/train")
     _share_label_space(sets["gallery"], sets["probe"])
     sets["unmated"] = FaceFolderSet(
         unmated, image_size=image_size, role="unmated", skipped=u_skip, name="QMUL-SurvFace/unmated"
     )
+    if "train" not in sets:
+        return {k: sets[k] for k in ("gallery", "probe", "unmated")}
     if check_identities:
         check_disjoint(sets["train"], sets["gallery"], sets["probe"])
     return {k: sets[k] for k in ("train", "gallery", "probe", "unmated")}

@@ -11,6 +11,7 @@ from .metrics import BucketResult, cmc, pair_scores, rank1_by_bucket, sample_pai
 RANKS = (1, 5, 20)
 FARS = (0.3, 0.1, 0.01, 0.001)  # SurvFace verification
 FPIRS = (0.3, 0.2, 0.1)  # SurvFace open-set identification
+RESOLUTION_EDGES = (8, 12, 16, 20, 25)  # probe-resolution buckets (px) of rank1_by_resolution
 LADDER = (32, 24, 20, 16, 12, 10, 8)  # sensor resolutions in pixels; 32 = the full model input
 
 
@@ -29,15 +30,24 @@ def identification(model, world, ranks=RANKS, scoring: str = "v", u=None) -> dic
     return {"w/o dis": cmc(p, pl, g, gl, ranks), "w/ dis": cmc(p, pl, g, gl, ranks, distractor_emb=d)}
 
 
-def rank1_by_resolution(model, world, edges=(8, 12, 16, 20, 25), scoring: str = "v", u=None) -> dict:
-    """Rank-1 (with distractors) per probe-resolution bucket: the analogue of SCFace's per-distance table."""
-    res = world["probe"].params["resolution_px"]
+def resolution_buckets(resolution_px: torch.Tensor, edges=RESOLUTION_EDGES) -> tuple[list[int], list[str]]:
+    """Each probe's bucket number by sensor resolution, and the buckets' names ("8-11 px", ...)."""
     names = [f"{lo}-{hi - 1} px" for lo, hi in zip(edges[:-1], edges[1:])]
-    bucket = torch.bucketize(res, torch.tensor(edges[1:-1], dtype=res.dtype), right=True)
-    p, g, d = embed_test_split(model, world, scoring, u)
-    found = rank1_by_bucket(p, world["probe"].labels, g, world["gallery"].labels, bucket.tolist(), distractor_emb=d)
-    # integer keys sort by resolution; name them only afterwards ("8-11 px" sorts after "20-24 px")
+    bucket = torch.bucketize(resolution_px, torch.tensor(edges[1:-1], dtype=resolution_px.dtype), right=True)
+    return bucket.tolist(), names
+
+
+def named_buckets(found: BucketResult, names: list[str]) -> BucketResult:
+    """Integer bucket keys sort by resolution; they are named only afterwards ("8-11 px" sorts after "20-24 px")."""
     return BucketResult({names[b]: r for b, r in found.items()}, {names[b]: n for b, n in found.counts.items()})
+
+
+def rank1_by_resolution(model, world, edges=RESOLUTION_EDGES, scoring: str = "v", u=None) -> dict:
+    """Rank-1 (with distractors) per probe-resolution bucket: the analogue of SCFace's per-distance table."""
+    bucket, names = resolution_buckets(world["probe"].params["resolution_px"], edges)
+    p, g, d = embed_test_split(model, world, scoring, u)
+    found = rank1_by_bucket(p, world["probe"].labels, g, world["gallery"].labels, bucket, distractor_emb=d)
+    return named_buckets(found, names)
 
 
 def verification_pairs(world, n_mated: int, n_nonmated: int, seed: int = 0):
