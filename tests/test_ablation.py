@@ -185,20 +185,26 @@ def test_readings_claims_and_the_best_reading():
 
 def test_run_readings_on_the_smoke_world(tmp_path):
     from rie.data.synth import WorldConfig, build_world
-    from rie.evaluation.inference import SCORING, extract
-    from rie.method.ri import ui_center
-    from rie.training.recipes import pretrain_config
-    from rie.training.train import train_or_load
+    from rie.evaluation.inference import SCORING
+    from rie.training.recipes import pretrained_encoders
 
     world = build_world(WorldConfig.from_profile("smoke", seed=0))
     pre = world["pretrain"]
-    pretrained = train_or_load(pretrain_config("smoke"), pre.images, pre.labels, cache_dir=tmp_path, progress=False)
-    u = ui_center(extract(pretrained.model, world["ui"].images).v)
+    encoders = pretrained_encoders(pre.images, pre.labels, "smoke", tmp_path, seeds=[0])
     arms = {"base": None, "coupled": ablation.READINGS["xi coupled, MSE Eq. 9"]}
-    rows = ablation.run_readings(world, pretrained.model.state_dict(), arms, [0], "smoke", tmp_path, u)
+    rows = ablation.run_readings(world, encoders, arms, [(0, 0)], "smoke", tmp_path)
     assert [(r["arm"], r["scoring"]) for r in rows] == [("base", s) for s in ablation.BASELINE_SCORINGS] + [("coupled", s) for s in SCORING]
+    assert {r["seed"] for r in rows} == {(0, 0)}
+    with pytest.raises(Exception, match="no pretrained encoder of seed 1"):
+        ablation.run_readings(world, encoders, arms, [(1, 0)], "smoke", tmp_path)
     for r in rows:
         assert 0 <= r["r1 w/o dis"] <= 100 and 0 <= r["d_UI hard"] <= 2 and 0 <= r["d_UI moderate"] <= 2
+
+
+def test_only_full_methods_run_every_seed_pair():
+    seeds = [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert ablation.seeds_of(ablation.OURS, seeds) == seeds and ablation.seeds_of(ablation.BASELINE, seeds) == seeds
+    assert ablation.seeds_of("CosFace", seeds) == [(0, 0), (1, 0)]
 
 
 def test_the_default_reading_is_table4s_ours():

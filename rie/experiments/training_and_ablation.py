@@ -110,31 +110,51 @@ def fine_tune(config, world, pretrained_state: dict, model_dir, progress: bool =
                          init_state=pretrained_state, cache_dir=model_dir, progress=progress)
 
 
-def _evaluate_all(configs, world, pretrained_state, model_dir, progress, evaluate) -> list[dict]:
+def _encoder(encoders: dict, e):
+    if e not in encoders:
+        raise RIEInputError(f"no pretrained encoder of seed {e!r}; given: {sorted(encoders)}")
+    return encoders[e].model.state_dict()
+
+
+def _evaluate_all(configs, world, encoders, model_dir, progress, evaluate) -> list[dict]:
     rows = []
-    for tags, config in configs:
-        result = fine_tune(config, world, pretrained_state, model_dir, progress)
-        rows.append({**tags, "seed": config.seed, "seconds": result.seconds, "loaded": result.loaded,
+    for tags, e, config in configs:
+        result = fine_tune(config, world, _encoder(encoders, e), model_dir, progress)
+        rows.append({**tags, "seed": (e, config.seed), "seconds": result.seconds, "loaded": result.loaded,
                      **evaluate(result.model, world)})
     return rows
 
 
-def run(world, pretrained_state: dict, names, seeds, profile: str, model_dir, progress: bool = False,
-        evaluate=tinyface) -> list[dict]:
-    """One row per (method, seed): ``{"method", "seed", "seconds", "loaded", **evaluate(model, world)}``.
+def seeds_of(name, seeds, full=(BASELINE, OURS)) -> list[tuple[int, int]]:
+    """The (encoder, fine-tuning) seed pairs a method runs on: all of ``seeds`` for the methods in ``full``,
+    the first fine-tuning seed of each encoder for the others (the issue's budget rule; their claims
+    against the baseline then pair over the encoders only)."""
+    if name in full:
+        return list(seeds)
+    first = {}
+    for e, f in seeds:
+        first.setdefault(e, f)
+    return list(first.items())
+
+
+def run(world, encoders: dict, names, seeds, profile: str, model_dir, progress: bool = False,
+        evaluate=tinyface, full=(BASELINE, OURS)) -> list[dict]:
+    """One row per (method, seed pair): ``{"method", "seed": (encoder, fine-tune), "seconds", "loaded",
+    **evaluate(model, world)}``; ``encoders`` maps an encoder seed to its pretrained model
+    (``rie.training.recipes.pretrained_encoders``).
 
     ``seconds`` is the training time (0 when the model came from the cache, then ``loaded`` is True).
     """
-    configs = [({"method": name}, method_config(name, profile, seed)) for name in names for seed in seeds]
-    return _evaluate_all(configs, world, pretrained_state, model_dir, progress, evaluate)
+    configs = [({"method": name}, e, method_config(name, profile, f)) for name in names for e, f in seeds_of(name, seeds, full)]
+    return _evaluate_all(configs, world, encoders, model_dir, progress, evaluate)
 
 
-def run_sweep(world, pretrained_state: dict, sweep: dict, seeds, profile: str, model_dir, progress: bool = False,
+def run_sweep(world, encoders: dict, sweep: dict, seeds, profile: str, model_dir, progress: bool = False,
               evaluate=tinyface) -> list[dict]:
-    """Fig. 3: one row per (weight, value, seed), the other two weights at the paper's values."""
-    configs = [({"weight": w, "value": float(v)}, sweep_config(w, v, profile, seed))
-               for w, values in sweep.items() for v in values for seed in seeds]
-    return _evaluate_all(configs, world, pretrained_state, model_dir, progress, evaluate)
+    """Fig. 3: one row per (weight, value, seed pair), the other two weights at the paper's values."""
+    configs = [({"weight": w, "value": float(v)}, e, sweep_config(w, v, profile, f))
+               for w, values in sweep.items() for v in values for e, f in seeds]
+    return _evaluate_all(configs, world, encoders, model_dir, progress, evaluate)
 
 
 def protocols_evaluator(ladder=None, n_mated: int = 6000, n_nonmated: int = 50000, seed: int = 0):
@@ -288,24 +308,27 @@ def ui_distance_by_tier(model, images, tiers, u, names=("hard", "moderate")) -> 
     return {f"d_UI {n}": float(d[tiers == TIER_CODES[n]].mean()) for n in names}
 
 
-def run_readings(world, pretrained_state: dict, arms: dict, seeds, profile: str, model_dir, u_fixed,
-                 progress: bool = False) -> list[dict]:
-    """One row per (arm, scoring embedding, seed): rank-1 with and without distractors and the mean d_UI of the
-    hard and moderate training images to ``u_fixed`` (the pretrained model's UI centre).
+def run_readings(world, encoders: dict, arms: dict, seeds, profile: str, model_dir, progress: bool = False) -> list[dict]:
+    """One row per (arm, scoring embedding, seed pair): rank-1 with and without distractors and the mean d_UI
+    of the hard and moderate training images to the UI centre of the encoder the run started from.
 
     ``arms`` maps a name to ``RIELossConfig`` overrides (``None``: the ArcFace baseline, scored with
     ``BASELINE_SCORINGS``; the RIE arms with every ``SCORING``). For "v_prime" each model uses its own UI
     centre, computed from the world's UI set at inference (Eq. 8 as Deng et al. apply it)."""
     train = world["train"]
+    fixed = {}  # the UI centre every RIE run of that encoder trains with
     rows = []
     for arm, overrides in arms.items():
-        for seed in seeds:
-            result = fine_tune(reading_config(overrides, profile, seed), world, pretrained_state, model_dir, progress)
-            mechanism = ui_distance_by_tier(result.model, train.images, train.params["tier"], u_fixed)
+        for e, f in seeds:
+            state = _encoder(encoders, e)
+            if e not in fixed:
+                fixed[e] = ui_center(extract(encoders[e].model, world["ui"].images).v)
+            result = fine_tune(reading_config(overrides, profile, f), world, state, model_dir, progress)
+            mechanism = ui_distance_by_tier(result.model, train.images, train.params["tier"], fixed[e])
             u_model = ui_center(extract(result.model, world["ui"].images).v)
             for scoring in BASELINE_SCORINGS if overrides is None else SCORING:
                 found = identification(result.model, world, ranks=(1,), scoring=scoring, u=u_model)
-                rows.append({"method": f"{arm} | {scoring}", "arm": arm, "scoring": scoring, "seed": seed,
+                rows.append({"method": f"{arm} | {scoring}", "arm": arm, "scoring": scoring, "seed": (e, f),
                              "seconds": result.seconds, "loaded": result.loaded,
                              "r1 w/o dis": 100 * found["w/o dis"][1], "r1 w/ dis": 100 * found["w/ dis"][1], **mechanism})
     return rows

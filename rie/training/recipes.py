@@ -6,8 +6,16 @@ model" gets the very same cached model.
 
 from __future__ import annotations
 
-from ..common.constants import FINETUNE_EPOCHS, NO_RIE_TERMS, OURS_METHOD, PAPER_WEIGHTS, PRETRAIN_EPOCHS, check_profile
-from .train import TrainConfig
+from ..common.constants import (
+    FINETUNE_EPOCHS,
+    NO_RIE_TERMS,
+    OURS_METHOD,
+    PAPER_WEIGHTS,
+    PRETRAIN_EPOCHS,
+    check_profile,
+    encoder_seeds,
+)
+from .train import TrainConfig, TrainResult, train_or_load
 
 
 def pretrain_config(profile: str = "default", seed: int = 0) -> TrainConfig:
@@ -33,3 +41,11 @@ def finetune_config(profile: str = "default", method: str = "rie", seed: int = 0
         name=f"{method}-{profile}", head="arcface" if method == OURS_METHOD else method, epochs=epochs, lr=0.01,
         warmup_epochs=0.0, loss={**rie_terms, **loss},
     )
+
+
+def pretrained_encoders(images, labels, profile: str = "default", cache_dir="data/models", seeds=None,
+                        progress: bool = False) -> dict[int, TrainResult]:
+    """``{seed: pretrained model}`` for each encoder seed of the profile (``RUN_SEEDS``), trained or loaded."""
+    seeds = encoder_seeds(profile) if seeds is None else tuple(seeds)
+    return {s: train_or_load(pretrain_config(profile, seed=s), images, labels, cache_dir=cache_dir, progress=progress)
+            for s in seeds}
