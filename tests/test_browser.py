@@ -171,8 +171,6 @@ def lab():
 
 @pytest.fixture(scope="module")
 def browser(lab):
-    os.environ["SE_AVOID_STATS"] = "true"
-    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager downloads nothing: the drivers are given below
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -183,7 +181,11 @@ def browser(lab):
                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--no-proxy-server", "--window-size=1400,1000", f"--user-data-dir={profile}"):
         options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    # Both paths given, so Selenium Manager is never run; were it run, it would neither download nor report.
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("SE_AVOID_STATS", "true")
+        env.setenv("SE_OFFLINE", "true")
+        driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
     driver.set_script_timeout(30)
     try:
         yield driver
@@ -280,17 +282,18 @@ def _change(driver, control) -> str:
     return f"{before} -> {readout()}"
 
 
-def run_and_check(driver, lab: Lab, notebook: Path, name: str) -> Report:
+def run_and_check(driver, lab: Lab, notebook: Path, name: str, shots: Path | None = None) -> Report:
     """Opens ``notebook`` (inside the server's root), runs it from the top, moves every control once.
 
     Every failure is a line of ``Report.problems``, never an exception: the same function must be able
-    to say what is wrong with a broken notebook (test_a_raising_callback_is_reported).
+    to say what is wrong with a broken notebook (test_a_raising_callback_is_reported). Screenshots go
+    to ``shots`` (default: the module's folder).
     """
     from selenium.common.exceptions import WebDriverException
 
     report = Report()
     try:
-        _run_and_check(driver, lab, notebook, name, report)
+        _run_and_check(driver, lab, notebook, name, report, shots or lab.shots)
     finally:
         try:  # the next notebook's kernel gets the CPU
             driver.execute_script(_SHUTDOWN_JS, notebook.relative_to(ROOT).as_posix())
@@ -299,7 +302,7 @@ def run_and_check(driver, lab: Lab, notebook: Path, name: str) -> Report:
     return report
 
 
-def _run_and_check(driver, lab: Lab, notebook: Path, name: str, report: Report) -> None:
+def _run_and_check(driver, lab: Lab, notebook: Path, name: str, report: Report, shots: Path) -> None:
     from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
 
@@ -342,7 +345,7 @@ def _run_and_check(driver, lab: Lab, notebook: Path, name: str, report: Report) 
             _wait(lambda: _idle(driver, path), CHANGE_TIMEOUT_S, f"{where}: the kernel stayed busy after the change")
             scope = driver.execute_script(_SCOPE_JS, control)
             report.problems += [f"{where} ({moved}): {t[:500]}" for t in _errors(driver, path, scope)]
-            shot = lab.shots / f"{name}_{re.sub(r'[^A-Za-z0-9]+', '_', label).strip('_') or i}.png"
+            shot = shots / f"{name}_{re.sub(r'[^A-Za-z0-9]+', '_', label).strip('_') or i}.png"
             driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", scope)
             scope.screenshot(str(shot))
             report.screenshots.append(shot)
@@ -361,11 +364,11 @@ def test_every_widget_redraws_in_the_browser(lab, browser, name):
     assert len(report.screenshots) == len(report.controls)
 
 
-def test_a_raising_callback_is_reported(lab, browser):
+def test_a_raising_callback_is_reported(lab, browser, tmp_path):
     # The check must see a broken widget: a callback that raises on every change.
     copy = lab.work / RAISING.name
     shutil.copy(RAISING, copy)
-    report = run_and_check(browser, lab, copy, "raising_widget")
+    report = run_and_check(browser, lab, copy, "raising_widget", shots=tmp_path)  # never into docs/img
     assert report.controls == ["level"], report.problems
     assert report.problems, "a callback that raises was not reported"
     assert all("Traceback" in p or "RuntimeError" in p for p in report.problems), report.problems
