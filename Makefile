@@ -34,7 +34,7 @@ report: $(STAMP)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 browser:
 	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then echo "chromium and chromedriver: installed"; \
-	else $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends chromium chromium-driver \
+	else $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver \
 	  || { echo "chromium could not be installed: tests/test_browser.py will skip"; [ "$$CI" != true ]; }; fi
 
 test: $(STAMP) browser
