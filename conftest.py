@@ -8,3 +8,6 @@ import os
 
 os.environ["RIE_HEADLESS"] = "1"
 os.environ.setdefault("TQDM_DISABLE", "1")
+
+# Notebooks under tests/fixtures/ are inputs of tests (a widget broken on purpose), not reports for nbval.
+collect_ignore_glob = ["tests/fixtures/*.ipynb"]
