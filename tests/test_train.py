@@ -352,3 +352,13 @@ def test_history_logs_the_gradient_norm_before_clipping():
 def test_warmup_must_leave_epochs_to_train():
     with pytest.raises(RIEInputError, match="freeze_backbone_epochs"):
         _config(epochs=2, freeze_backbone_epochs=2)
+
+
+def test_plateau_change_reads_the_last_two_epochs():
+    from rie.training.train import plateau_change
+
+    history = [{"cls": 40.0}, {"cls": 20.0}, {"cls": 10.0}, {"cls": 9.9}, {"cls": 9.8}]
+    assert plateau_change(history) == pytest.approx(0.2 / 10.0)
+    assert plateau_change(history, epochs=1) == pytest.approx(0.1 / 9.9)
+    with pytest.raises(RIEInputError, match="needs more than 2 epochs"):
+        plateau_change(history[:2])

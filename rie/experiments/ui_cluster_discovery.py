@@ -1,12 +1,58 @@
-"""Notebook 02 (the UI cluster): its figures.
+"""Notebook 02 (the UI cluster): the test bed's calibration table and the figures.
 
-Each function returns a matplotlib Figure; ``rie.plots.figures.show`` displays and closes it.
+Each figure function returns a matplotlib Figure; ``rie.plots.figures.show`` displays and closes it.
 """
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+
+from ..data.synth import TIER_CODES, group_identities
+from ..evaluation.inference import embed
+from ..evaluation.metrics import cmc, rank1_by_bucket
+from ..evaluation.protocols import labelled_faces
+
+# What the world must let a fine-tuned baseline do (rank-1 % on the test split, without distractors) for the
+# paper's claims to be testable: hard faces that can be recognised, yet not easily, and a UI tier that
+# cannot. (lo, hi); the UI tier's bound is in multiples of chance (1 / number of gallery identities).
+CALIBRATION_TARGETS = {"moderate probes": (40.0, 70.0), "hard probes": (10.0, 30.0), "UI-tier faces": (0.0, 2.0)}
+
+
+def calibration(model, world, config, ui_per_id: int = 4, seed: int = 7) -> dict[str, float]:
+    """Rank-1 (%) of ``model`` on the world's test split by probe tier, and of UI-tier photographs of the
+    test people used as probes of their own identities (in multiples of chance), without distractors."""
+    g, gl = embed(model, world["gallery"].images), world["gallery"].labels
+    probe = world["probe"]
+    p = embed(model, probe.images)
+    by_tier = rank1_by_bucket(p, probe.labels, g, gl, probe.params["tier"].long().tolist())
+    ui_images, ui_labels, _ = labelled_faces(config.test_identities, ui_per_id, tier=config.tier_ui, seed=seed,
+                                             image_size=config.image_size, people=group_identities(config, "test"))
+    ui_rank1 = cmc(embed(model, ui_images), ui_labels, g, gl, ranks=(1,))[1]
+    chance = 1 / config.test_identities
+    return {"all probes": 100 * cmc(p, probe.labels, g, gl, ranks=(1,))[1],
+            "moderate probes": 100 * by_tier[TIER_CODES["moderate"]], "hard probes": 100 * by_tier[TIER_CODES["hard"]],
+            "UI-tier faces": ui_rank1 / chance}
+
+
+def calibration_table(found: dict[str, dict[str, float]], targets=CALIBRATION_TARGETS) -> str:
+    """One line per measure, one column per model (``found[model] = calibration(...)``), then the target
+    and whether the last model (the fine-tuned baseline) lies inside it."""
+    models = list(found)
+    head = f"{'measure':18s}" + "".join(f"{m:>16s}" for m in models) + f"{'target':>14s}  inside?"
+    lines = [head, "-" * len(head)]
+    for measure in next(iter(found.values())):
+        suffix = " x" if measure == "UI-tier faces" else " %"
+        cells = "".join(f"{found[m][measure]:14.1f}{suffix}" for m in models)
+        if measure in targets:
+            lo, hi = targets[measure]
+            inside = "yes" if lo <= found[models[-1]][measure] <= hi else "NO"
+            target = f"{lo:g}-{hi:g}" + ("x" if measure == "UI-tier faces" else " %")
+        else:
+            target, inside = "", ""
+        lines.append(f"{measure:18s}{cells}{target:>14s}  {inside}")
+    return "\n".join(lines)
+
 
 
 def ladder_curve(rank1_by_resolution: dict, title: str = "rank-1 vs sensor resolution"):

@@ -575,6 +575,18 @@ def _check_outputs(config, model, images, u, epoch: int, step: int, step_global:
         )
 
 
+PLATEAU = 0.02  # "converged": the loss moved less than 2 % over the last two epochs
+
+
+def plateau_change(history: list[dict], key: str = "cls", epochs: int = 2) -> float:
+    """Relative change of ``key`` over the last ``epochs`` epochs of a history: |last - before| / |before|."""
+    values = [h[key] for h in history if key in h]
+    if len(values) <= epochs:
+        raise RIEInputError(f"a plateau over {epochs} epochs needs more than {epochs} epochs of {key!r}, got {len(values)}")
+    before, last = values[-1 - epochs], values[-1]
+    return abs(last - before) / abs(before)
+
+
 def cache_key(config: TrainConfig, images, labels, ui_images=None, init_state=None) -> str:
     data = fingerprint(images, labels, ui_images if config.uses_rie else None, init_state)
     return f"{config.name}-{config_hash({'config': config.to_dict(), 'data': data, 'trainer': TRAINER_VERSION})}"

@@ -77,13 +77,13 @@ from .sampling import (
     sample_identities,
     sample_nuisance,
 )
-from .world import FaceDataset, FaceSet, build_world
+from .world import FaceDataset, FaceSet, build_world, group_identities
 
 __all__ = [
     "IDENTITY_PARAMS", "NUM_IDENTITY_PARAMS", "ROLES", "PARTS", "TIER_CODES", "NUISANCE_KEYS",
     "TierConfig", "TIERS", "WorldConfig", "sample_identities", "sample_nuisance",
     "neutral_nuisance", "render", "difficulty_score", "difficulty_terms", "boxes_to_masks",
-    "raw_pixel_identification", "FaceBatch", "FaceSet", "FaceDataset", "build_world", "cache_key",
+    "raw_pixel_identification", "FaceBatch", "FaceSet", "FaceDataset", "build_world", "group_identities", "cache_key",
     # also public: the cache's version, the camera keys, the difficulty weights
     "GENERATOR_VERSION", "CAMERA_KEYS", "DIFFICULTY_WEIGHTS",
     # the drawing and the camera (formerly rie.data.render)

@@ -126,6 +126,15 @@ def _world_identities(config: WorldConfig) -> dict[str, tuple[torch.Tensor, torc
     return out
 
 
+def group_identities(config: WorldConfig, group: str) -> torch.Tensor:
+    """The identity vectors of one group of roles (``WorldConfig.identity_counts``' keys), in label order:
+    e.g. ``"test"`` for the people of the gallery and probe roles, to photograph them anew."""
+    people = _world_identities(config)
+    if group not in people:
+        raise RIEInputError(f"unknown identity group {group!r}; known: {list(people)}")
+    return people[group][0]
+
+
 def _build_role(role: str, config: WorldConfig, people) -> FaceSet:
     gen = torch.Generator().manual_seed(_role_seed(config.seed, role))
     group = {"gallery": "test", "probe": "test"}.get(role, role)
