@@ -23,9 +23,14 @@ def embed_test_split(model, world, scoring: str = "v", u=None) -> tuple[torch.Te
     return tuple(embed(model, world[role].images, scoring, u) for role in ("probe", "gallery", "distractor"))
 
 
-def identification(model, world, ranks=RANKS, scoring: str = "v", u=None) -> dict:
+def _split(model, world, scoring, u, embedded):
+    """``embedded`` (``embed_test_split``'s output, computed once per model by the caller) or a fresh embedding."""
+    return embed_test_split(model, world, scoring, u) if embedded is None else embedded
+
+
+def identification(model, world, ranks=RANKS, scoring: str = "v", u=None, embedded=None) -> dict:
     """Closed-set rank-k identification on the test split, with and without distractors (TinyFace)."""
-    p, g, d = embed_test_split(model, world, scoring, u)
+    p, g, d = _split(model, world, scoring, u, embedded)
     pl, gl = world["probe"].labels, world["gallery"].labels
     return {"w/o dis": cmc(p, pl, g, gl, ranks), "w/ dis": cmc(p, pl, g, gl, ranks, distractor_emb=d)}
 
@@ -42,10 +47,10 @@ def named_buckets(found: BucketResult, names: list[str]) -> BucketResult:
     return BucketResult({names[b]: r for b, r in found.items()}, {names[b]: n for b, n in found.counts.items()})
 
 
-def rank1_by_resolution(model, world, edges=RESOLUTION_EDGES, scoring: str = "v", u=None) -> dict:
+def rank1_by_resolution(model, world, edges=RESOLUTION_EDGES, scoring: str = "v", u=None, embedded=None) -> dict:
     """Rank-1 (with distractors) per probe-resolution bucket: the analogue of SCFace's per-distance table."""
     bucket, names = resolution_buckets(world["probe"].params["resolution_px"], edges)
-    p, g, d = embed_test_split(model, world, scoring, u)
+    p, g, d = _split(model, world, scoring, u, embedded)
     found = rank1_by_bucket(p, world["probe"].labels, g, world["gallery"].labels, bucket, distractor_emb=d)
     return named_buckets(found, names)
 
@@ -62,16 +67,20 @@ def verification_pairs(world, n_mated: int, n_nonmated: int, seed: int = 0):
 
 
 def verification(model, world, n_mated: int = 6000, n_nonmated: int = 50000, fars=FARS, seed: int = 0,
-                 scoring: str = "v", u=None) -> dict:
+                 scoring: str = "v", u=None, embedded=None) -> dict:
     """TPR@FAR on pairs sampled from the test split (SurvFace's verification protocol, exact thresholds)."""
     images, _, pairs, is_mated = verification_pairs(world, n_mated, n_nonmated, seed)
-    v = embed(model, images, scoring, u)
+    if embedded is None:
+        v = embed(model, images, scoring, u)
+    else:  # the pairs index gallery then probe images
+        p, g, _ = embedded
+        v = torch.cat([g, p])
     return tpr_at_far(pair_scores(v[pairs[:, 0]], v[pairs[:, 1]]), is_mated, fars)
 
 
-def open_set(model, world, fpirs=FPIRS, rank: int = 20, scoring: str = "v", u=None) -> dict:
+def open_set(model, world, fpirs=FPIRS, rank: int = 20, scoring: str = "v", u=None, embedded=None) -> dict:
     """TPIR_rank@FPIR: probes against one template per gallery identity, the distractors as unmated probes (SurvFace)."""
-    p, g, d = embed_test_split(model, world, scoring, u)
+    p, g, d = _split(model, world, scoring, u, embedded)
     return tpir_at_fpir(p, world["probe"].labels, g, world["gallery"].labels, d, fpirs=fpirs, rank=rank)
 
 

@@ -22,6 +22,7 @@ from ..data.synth import TIER_CODES
 from ..evaluation.inference import SCORING, extract
 from ..evaluation.protocols import (
     FARS,
+    embed_test_split,
     FPIRS,
     identification,
     open_set,
@@ -94,12 +95,14 @@ def all_protocols(model, world, ladder=None, n_mated: int = 6000, n_nonmated: in
     """Every protocol of Tables 1-3 (%): TinyFace-style rank-k, rank-1 per probe-resolution bucket,
     HR-gallery rank-1 per sensor resolution (``ladder`` from ``protocols.ladder_images``; SCFace's role),
     TPR@FAR on sampled pairs and TPIR20@FPIR with the distractors as unmated probes (SurvFace's role)."""
-    out = tinyface(model, world)
-    out |= {f"r1 {bucket}": 100 * v for bucket, v in rank1_by_resolution(model, world).items()}
+    embedded = embed_test_split(model, world)  # once per model, shared by the protocols
+    out = {f"r{k} {setting}": 100 * v for setting, rates in identification(model, world, embedded=embedded).items()
+           for k, v in rates.items()}
+    out |= {f"r1 {bucket}": 100 * v for bucket, v in rank1_by_resolution(model, world, embedded=embedded).items()}
     if ladder is not None:
         out |= {f"r1 HR-{px} px": 100 * v for px, v in sorted(resolution_ladder(model, ladder).items(), reverse=True)}
-    out |= {f"TPR@FAR={f:g}": 100 * v for f, v in verification(model, world, n_mated, n_nonmated, FARS, seed).items()}
-    out |= {f"TPIR20@FPIR={f:g}": 100 * v for f, v in open_set(model, world, FPIRS, rank=20).items()}
+    out |= {f"TPR@FAR={f:g}": 100 * v for f, v in verification(model, world, n_mated, n_nonmated, FARS, seed, embedded=embedded).items()}
+    out |= {f"TPIR20@FPIR={f:g}": 100 * v for f, v in open_set(model, world, FPIRS, rank=20, embedded=embedded).items()}
     return out
 
 
