@@ -7,7 +7,9 @@ model" gets the very same cached model.
 from __future__ import annotations
 
 from ..common.constants import (
+    FINETUNE_CLIP,
     FINETUNE_EPOCHS,
+    FINETUNE_WARMUP_EPOCHS,
     NO_RIE_TERMS,
     OURS_METHOD,
     PAPER_WEIGHTS,
@@ -29,7 +31,9 @@ def pretrain_config(profile: str = "default", seed: int = 0) -> TrainConfig:
 
 
 def finetune_config(profile: str = "default", method: str = "rie", seed: int = 0, **loss) -> TrainConfig:
-    """Fine-tuning on the VLR training set from the pretrained model.
+    """Fine-tuning on the VLR training set from the pretrained model: the same recipe for every method
+    (a warm-up epoch of the new identities' prototypes with the backbone frozen, then joint training
+    under a cosine learning rate, clipped at ``FINETUNE_CLIP``).
 
     ``method`` is a margin-head name for the baselines ("arcface", "cosface", ...), or "rie"
     for ArcFace + all RIE terms (``PAPER_WEIGHTS``: alpha 5, beta 2, gamma 1, unless overridden in ``loss``).
@@ -39,7 +43,8 @@ def finetune_config(profile: str = "default", method: str = "rie", seed: int = 0
     rie_terms = PAPER_WEIGHTS if method == OURS_METHOD else NO_RIE_TERMS
     return base.replace(
         name=f"{method}-{profile}", head="arcface" if method == OURS_METHOD else method, epochs=epochs, lr=0.01,
-        warmup_epochs=0.0, loss={**rie_terms, **loss},
+        warmup_epochs=0.0, freeze_backbone_epochs=FINETUNE_WARMUP_EPOCHS, clip_grad_norm=FINETUNE_CLIP,
+        loss={**rie_terms, **loss},
     )
 
 
