@@ -28,6 +28,7 @@ from typing import NamedTuple
 
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from ..common.checks import RIEInputError, check_number
@@ -366,7 +367,15 @@ def fit(
     ``init_state`` is a ``RIEModel`` state_dict to start from (e.g. the pretrained model);
     missing branches (regression, attention) keep their fresh initialisation.
     ``max_steps`` stops early (for tests of interruption); the checkpoint is still written.
+
+    ``images`` may also be a map-style ``Dataset`` of ``(image, label, index)`` (a ``FaceFolderSet``,
+    ``FaceSet.as_dataset()``; ``labels`` is then unused): it is trained by ``loop.fit_loader``
+    (``DataLoader``, device, mixed precision, DDP). Tensors keep this module's loop, bit for bit.
     """
+    if not isinstance(images, torch.Tensor) and isinstance(images, Dataset):
+        from .loop import fit_loader
+
+        return fit_loader(config, images, ui_images, init_state, checkpoint_path, progress, max_steps)
     _check_data(images, labels, ui_images, config, init_state)
     return _fit(config, images, labels, ui_images, init_state, checkpoint_path, progress, max_steps)
 
