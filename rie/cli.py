@@ -10,6 +10,7 @@ Errors in the input (``RIEInputError``) print one line and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .common.checks import RIEInputError
@@ -58,6 +59,8 @@ def _train(args) -> int:
     from .training.runs import train_from_run
 
     result, out = train_from_run(args.config, args.set, progress=not args.quiet)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports
+        return 0
     last = result.history[-1] if result.history else {}
     print(f"trained {result.config.name}: {len(result.history)} epoch(s)"
           + (f", last loss {last['total']:.4f}" if "total" in last else "") + f" -> {out}")

@@ -64,7 +64,10 @@ class RunOptions:
     low_res_prob: float = 0.0  # AdaFace's low_res_augmentation_prob (0.2 in its scripts)
     checkpoint_every: int = 0  # steps between checkpoints; 0 = at epoch ends only
     log_every: int = 1  # steps between rows of log.csv
-    sync_bn: bool = False  # SyncBatchNorm across ranks (batch statistics of the global batch)
+    sync_bn: bool = False  # SyncBatchNorm across ranks (batch statistics of the global batch); CUDA only
+    # Batch-norm layers in eval mode (running statistics used, not updated; their scale and shift
+    # still train): for fine-tuning with small per-GPU batches, and N processes then equal 1 exactly.
+    freeze_bn: bool = False
 
     def __post_init__(self):
         if self.amp not in AMP_MODES:
@@ -334,6 +337,8 @@ def fit_loader(
     check_number(max_steps, "max_steps", low=1, integer=True, allow_none=True)
     rank, world = distributed()
     num_classes = _check_dataset(config, dataset, world)
+    if options.sync_bn and world > 1 and not torch.cuda.is_available():
+        raise RIEInputError("sync_bn needs CUDA (torch's SyncBatchNorm runs on GPUs only); use freeze_bn on the CPU")
     if world > 1 and config.freeze_backbone_epochs:
         raise RIEInputError("freeze_backbone_epochs is not supported under torchrun (DDP): set it to 0")
     if ui_images is not None and not isinstance(ui_images, torch.Tensor):
@@ -429,6 +434,10 @@ def fit_loader(
         net.train()
         if frozen:
             model.backbone.eval()
+        if options.freeze_bn:
+            for m in model.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
         sampler.set_epoch(epoch)
         sampler.skip_batches = first
         loader = DataLoader(
