@@ -121,3 +121,24 @@ def test_dataset_problems_are_named():
         fit_loader(_config(loss=RIE), data, progress=False)
     with pytest.raises(RIEInputError, match="amp"):
         RunOptions(amp="fp8")
+
+
+def test_train_or_load_keys_a_folder_by_its_file_stats(tmp_path, monkeypatch):
+    from rie.data.datasets import FaceFolderSet
+    from rie.training.train import train_or_load
+
+    faces = load_image_folder(_png_folder(tmp_path / "faces"), image_size=32)
+    config = _config(epochs=1, batch_size=8)
+    first = train_or_load(config, faces, None, cache_dir=tmp_path / "models", progress=False)
+    assert not first.loaded and not (tmp_path / "models" / first.key / "checkpoint.pt").exists()
+    monkeypatch.setattr(FaceFolderSet, "__getitem__", lambda *a: pytest.fail("an image was read"))
+    again = train_or_load(config, faces, None, cache_dir=tmp_path / "models", progress=False)
+    assert again.loaded and again.key == first.key
+    for a, b in zip(first.model.state_dict().values(), again.model.state_dict().values()):
+        assert torch.equal(a, b)
+    path = faces.paths[0]
+    with open(path, "ab") as f:
+        f.write(b"\0")  # a file rewritten: another key, trained again
+    from rie.training.loop import dataset_cache_key
+
+    assert dataset_cache_key(config, faces) != first.key

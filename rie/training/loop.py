@@ -24,7 +24,9 @@ on TinyFace or SurvFace needs, as insightface's arcface_torch does:
 from __future__ import annotations
 
 import csv
+import hashlib
 import math
+import os
 import time
 import warnings
 from dataclasses import asdict, dataclass, fields
@@ -38,12 +40,12 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
 from ..common.checks import RIEInputError, check_number
-from ..common.utils import atomic_write, save_json
-from .train import (
-    TrainConfig, TrainingDivergedError, TrainResult, _check_images, _check_outputs, _check_weights, _check_writable,
-    _divergence, _lr_at, _start, _ui_embeddings, compute_loss,
-)
+from ..common.utils import atomic_write, config_hash, save_json
 from ..evaluation.inference import as_float_images, extract
+from .train import (
+    TRAINER_VERSION, TrainConfig, TrainingDivergedError, TrainResult, _check_images, _check_outputs, _check_weights,
+    _check_writable, _divergence, fingerprint, _lr_at, _start, _ui_embeddings, compute_loss,
+)
 
 AMP_MODES = ("auto", "bf16", "fp16", "off")
 
@@ -237,6 +239,40 @@ def stack_images(dataset, limit: int | None = None) -> torch.Tensor:
     return torch.stack([dataset[i][0] for i in range(n)])
 
 
+def data_fingerprint(dataset) -> str:
+    """A short hash of what a training set holds, never reading its images: a folder-backed set by
+    its file list and each file's size and modification time; a tensor-backed one (``.images``, or a
+    ``FaceDataset``'s ``.faces``) by its tensors; any other by its labels only (``labels-`` prefix)."""
+    h = hashlib.sha256()
+    paths = getattr(dataset, "paths", None)
+    if paths is not None:
+        for p, label in zip(paths, dataset.labels.tolist()):
+            try:
+                st = os.stat(p)
+                h.update(f"{p}\0{label}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            except OSError:
+                h.update(f"{p}\0{label}\0missing\n".encode())
+        return h.hexdigest()[:12]
+    images = getattr(getattr(dataset, "faces", dataset), "images", None)
+    if isinstance(images, torch.Tensor):
+        return fingerprint(images, dataset.labels)
+    return "labels-" + fingerprint(dataset_labels(dataset))
+
+
+def dataset_cache_key(config: TrainConfig, dataset, ui_images=None, init_state=None) -> str:
+    """``train_or_load``'s key for a dataset: the config, ``data_fingerprint`` and the trainer."""
+    key = data_fingerprint(dataset)
+    if key.startswith("labels-"):
+        raise RIEInputError(
+            f"train_or_load cannot key a {type(dataset).__name__} by its content (no .paths or .images): "
+            "train it with fit, or give it one of those attributes")
+    ui = ui_images if config.uses_rie else None
+    if ui is not None and not isinstance(ui, torch.Tensor):
+        ui = data_fingerprint(ui)
+    data = [key, ui if isinstance(ui, str) else fingerprint(ui), fingerprint(init_state)]
+    return f"{config.name}-{config_hash({'config': config.to_dict(), 'data': data, 'trainer': ['loader', TRAINER_VERSION]})}"
+
+
 # ---------------------------------------------------------------------------
 # Log
 # ---------------------------------------------------------------------------
@@ -355,7 +391,7 @@ def fit_loader(
         for folder in {p for p in (out_dir, checkpoint_path.parent if checkpoint_path else None) if p}:
             _check_writable(folder)
     ckpt = _read(checkpoint_path, config)
-    local_rank = int(__import__("os").environ.get("LOCAL_RANK", rank))
+    local_rank = int(os.environ.get("LOCAL_RANK", rank))
     device = resolve_device(options.device, local_rank)
     autocast = amp_dtype(options.amp, device)
 

@@ -20,7 +20,6 @@ The keys of a run file (``KNOWN_KEYS``; anything else is an error that lists the
 from __future__ import annotations
 
 import copy
-import hashlib
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -32,7 +31,7 @@ import yaml
 from ..common.checks import RIEInputError
 from ..method.backbones import make_backbone
 from ..method.losses import RIELossConfig
-from .loop import RUN_OPTION_KEYS, RunOptions
+from .loop import RUN_OPTION_KEYS, RunOptions, data_fingerprint
 from .train import TrainConfig
 
 TRAIN_KEYS = tuple(f.name for f in fields(TrainConfig))
@@ -173,27 +172,6 @@ def build_data(run: dict, config: TrainConfig):
                 raise RIEInputError(f"ui_data: path {ui_spec.get('path')} does not exist")
             ui = load_ui_folder(ui_spec["path"], image_size=ui_spec.get("image_size", config.input_size))
     return train, ui, data_fingerprint(train)
-
-
-def data_fingerprint(dataset) -> str:
-    """A short hash of what a training set holds, never reading its images: a folder-backed set by
-    its file list and each file's size and modification time; a tensor-backed one by its tensors."""
-    h = hashlib.sha256()
-    paths = getattr(dataset, "paths", None)
-    if paths is not None:
-        for p, label in zip(paths, dataset.labels.tolist()):
-            try:
-                st = os.stat(p)
-                h.update(f"{p}\0{label}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-            except OSError:
-                h.update(f"{p}\0{label}\0missing\n".encode())
-        return h.hexdigest()[:12]
-    from .train import fingerprint
-
-    faces = getattr(dataset, "faces", None)
-    if faces is not None:
-        return fingerprint(faces.images, faces.labels)
-    return fingerprint(dataset.labels)
 
 
 # ---------------------------------------------------------------------------

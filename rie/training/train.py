@@ -600,10 +600,28 @@ def train_or_load(
 ) -> TrainResult:
     """Load the model trained with exactly this config and data, or train it (resuming if interrupted).
 
+    ``images`` may be a map-style ``Dataset`` (``labels`` unused): trained by ``loop.fit_loader``, and
+    keyed by ``loop.data_fingerprint`` (a folder-backed set's file list and file stats, no image read).
+
     Files in ``cache_dir/<name>-<hash>/``: ``model.pt`` (RIEModel state_dict), ``head.pt``
     (head state_dict), ``config.json`` (config, history, UI centre, training time);
     ``checkpoint.pt`` exists only while a run is unfinished.
     """
+    if not isinstance(images, torch.Tensor) and isinstance(images, Dataset):  # keyed by file list and stats
+        from .loop import dataset_cache_key, fit_loader
+
+        key = dataset_cache_key(config, images, ui_images, init_state)
+        folder = Path(cache_dir) / key
+        if (folder / "model.pt").exists() and (folder / "config.json").exists():
+            try:
+                loaded = load_trained(folder)
+                if loaded.config == config and json.loads((folder / "config.json").read_text()).get("finished"):
+                    return loaded._replace(key=key)
+            except Exception as exc:
+                warnings.warn(f"cached model {folder} could not be loaded ({exc}); training it again")
+        result = fit_loader(config, images, ui_images, init_state, folder / "checkpoint.pt", progress, out_dir=folder)
+        (folder / "checkpoint.pt").unlink(missing_ok=True)
+        return result._replace(key=key)
     _check_data(images, labels, ui_images, config, init_state)
     key = cache_key(config, images, labels, ui_images, init_state)
     folder = Path(cache_dir) / key
