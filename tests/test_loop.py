@@ -142,3 +142,21 @@ def test_train_or_load_keys_a_folder_by_its_file_stats(tmp_path, monkeypatch):
     from rie.training.loop import dataset_cache_key
 
     assert dataset_cache_key(config, faces) != first.key
+
+
+def test_mixed_precision_path_runs_on_the_cpu_in_bf16():
+    data, ui = _set()
+    config = _config(loss=RIE, epochs=1)
+    result = fit_loader(config, data, ui, progress=False, options=RunOptions(amp="bf16"))
+    full = fit_loader(config, data, ui, progress=False)
+    assert result.history[0]["total"] == pytest.approx(full.history[0]["total"], rel=0.05)
+    assert result.history[0]["total"] != full.history[0]["total"]  # autocast did run in bf16
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_devices_that_are_not_there_are_named():
+    data, _ = _set()
+    with pytest.raises(RIEInputError, match="no CUDA"):
+        fit_loader(_config(), data, progress=False, options=RunOptions(device="cuda"))
+    with pytest.raises(RIEInputError, match="fp16 needs CUDA"):
+        fit_loader(_config(), data, progress=False, options=RunOptions(amp="fp16"))
