@@ -102,3 +102,17 @@ def test_folder_fingerprint_reads_stats_not_images(tmp_path, monkeypatch):
 
         build_data({"data": {"kind": "imagenet"}}, train_config(load_run(CONFIGS / "smoke.yaml")))
     assert torch.is_tensor(faces.labels)
+
+
+def test_init_from_a_published_format_checks_the_architecture(tmp_path, capsys):
+    from rie.method.backbones import make_backbone
+    from rie.training.runs import init_state
+
+    torch.save(make_backbone("mobilefacenet", embedding_size=512, input_size=112).state_dict(), tmp_path / "mbf.pth")
+    run = load_run(CONFIGS / "tinyface_mbf.yaml", [f"init_from.path={tmp_path / 'mbf.pth'}"])
+    state = init_state(run, train_config(run))
+    assert all(k.startswith("backbone.") for k in state) and len(state) > 100
+    assert _train(CONFIGS / "tinyface_r50.yaml", "--set", f"init_from.path={tmp_path / 'mbf.pth'}",
+                  "--set", f"data.path={tmp_path}") == 2
+    err = capsys.readouterr().err
+    assert "does not fit backbone 'iresnet50'" in err and "unexpected ['layers.0.layers.0.weight'" in err

@@ -245,8 +245,8 @@ def train_from_run(path, overrides=(), progress: bool = True):
     run = load_run(path, overrides)
     p = plan(run)
     started = init_distributed()
+    state = init_state(run, p.config)  # before the data: a wrong checkpoint fails before a long scan
     train, ui, data_key = build_data(run, p.config)
-    state = init_state(run, p.config)
     result = fit_loader(p.config, train, ui, state, progress=progress, max_steps=p.max_steps, options=p.options,
                         out_dir=p.output)
     if distributed()[0] == 0:
