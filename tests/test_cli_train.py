@@ -72,10 +72,10 @@ def test_errors_are_one_line_with_exit_code_2(tmp_path, capsys, smoke_run):
     assert _train(CONFIGS / "smoke.yaml", "--set", "lrr=1") == 2
     err = capsys.readouterr().err
     assert "unknown config key(s) ['lrr']" in err and "known keys:" in err and "batch_size" in err
-    assert _train(CONFIGS / "tinyface_r50.yaml", "--set", f"data.path={tmp_path / 'nowhere'}") == 2
-    assert "does not exist" in capsys.readouterr().err
+    assert _train(CONFIGS / "tinyface_r50.yaml", "--set", f"data.path={tmp_path / 'nowhere'}", "--set", "init_from=") == 2
+    assert f"data: path {tmp_path / 'nowhere'} does not exist" in capsys.readouterr().err
     _png_folder(tmp_path / "flat")  # not TinyFace's layout
-    assert _train(CONFIGS / "tinyface_r50.yaml", "--set", f"data.path={tmp_path / 'flat'}") == 2
+    assert _train(CONFIGS / "tinyface_r50.yaml", "--set", f"data.path={tmp_path / 'flat'}", "--set", "init_from=") == 2
     assert "TinyFace" in capsys.readouterr().err
     assert _train(tmp_path / "missing.yaml") == 2
     assert "does not exist" in capsys.readouterr().err
