@@ -160,3 +160,14 @@ def test_devices_that_are_not_there_are_named():
         fit_loader(_config(), data, progress=False, options=RunOptions(device="cuda"))
     with pytest.raises(RIEInputError, match="fp16 needs CUDA"):
         fit_loader(_config(), data, progress=False, options=RunOptions(amp="fp16"))
+
+
+def test_a_checkpoint_that_no_longer_fits_is_named(tmp_path):
+    data, _ = _set()
+    config = _config(epochs=1)
+    fit_loader(config, data, progress=False, out_dir=tmp_path)
+    fewer = TensorFaces(data.images, data.labels.clamp(max=2))  # one class less: the head's shape changed
+    with pytest.raises(RIEInputError, match="does not fit this run"):
+        fit_loader(config, fewer, progress=False, out_dir=tmp_path)
+    with pytest.raises(RIEInputError, match="different config"):
+        fit_loader(config.replace(lr=0.01), data, progress=False, out_dir=tmp_path)

@@ -408,17 +408,22 @@ def fit_loader(
     total_steps = steps_per_epoch * config.epochs
     history, start_epoch, start_step, seconds, partial = [], 0, 0, 0.0, None
     if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        head.load_state_dict(ckpt["head"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        criterion.load_state_dict(ckpt["criterion"])
-        if center is not None:
-            center.load_state_dict(ckpt["ui_center"])
-        if scaler is not None and ckpt["scaler"]:
-            scaler.load_state_dict(ckpt["scaler"])
-        torch.set_rng_state(ckpt["torch_rng"])
-        if ckpt.get("cuda_rng") is not None and device.type == "cuda":
-            torch.cuda.set_rng_state(ckpt["cuda_rng"], device)
+        try:
+            model.load_state_dict(ckpt["model"])
+            head.load_state_dict(ckpt["head"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            criterion.load_state_dict(ckpt["criterion"])
+            if center is not None:
+                center.load_state_dict(ckpt["ui_center"])
+            if scaler is not None and ckpt["scaler"]:
+                scaler.load_state_dict(ckpt["scaler"])
+            torch.set_rng_state(ckpt["torch_rng"])
+            if ckpt.get("cuda_rng") is not None and device.type == "cuda":
+                torch.cuda.set_rng_state(ckpt["cuda_rng"], device)
+        except Exception as exc:  # e.g. the data set gained classes since: the head no longer fits
+            raise RIEInputError(
+                f"checkpoint {checkpoint_path} does not fit this run ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
+                "delete it to start afresh, or set another output") from exc
         history, start_epoch, start_step = ckpt["history"], ckpt["epoch"], ckpt["step"]
         seconds, partial = ckpt["seconds"], ckpt["partial"]
     model.to(device)

@@ -8,8 +8,8 @@ The keys of a run file (``KNOWN_KEYS``; anything else is an error that lists the
   ``configs/base.py``; mappings are merged key by key, anything else replaced;
 - ``recipe``: ``{stage: pretrain|finetune, profile: smoke|default|paper, method: rie|arcface|...}``
   starts the ``TrainConfig`` from ``rie.training.recipes`` (the notebooks' very numbers);
-- ``data``: ``{kind: synthetic|folder|tinyface|survface|scface, path, image_size, ...}``; ``ui_data``
-  likewise (``kind: folder`` or ``synthetic``; a synthetic ``data`` brings its own UI role);
+- ``data``: ``{kind: synthetic|folder|tinyface|survface|scface, path, image_size, split}`` (synthetic:
+  ``{profile, role, cache_dir, world}``); ``ui_data: {kind: folder, path}`` (synthetic data bring their UI role);
 - ``init_from``: ``{path, format: arcface_torch|crfiqa|magface|adaface|rie}``, loaded by
   ``rie.method.checkpoints.load_checkpoint`` (``rie``: a model folder ``train_or_load`` / a run wrote);
 - ``output``: the run's folder (checkpoint.pt, log.csv, model.pt, head.pt, config.json);
@@ -163,14 +163,14 @@ def build_data(run: dict, config: TrainConfig):
         train = sets[spec.get("split", "train")]
     ui_spec = run.get("ui_data")
     if ui_spec:
-        if not isinstance(ui_spec, dict) or ui_spec.get("kind") not in ("folder", "synthetic"):
-            raise RIEInputError(f"ui_data must be a mapping with kind folder (or synthetic), got {ui_spec!r}")
-        if ui_spec["kind"] == "folder":
-            from ..data.datasets import load_ui_folder
+        if not isinstance(ui_spec, dict) or ui_spec.get("kind") != "folder":
+            raise RIEInputError(f"ui_data must be a mapping with kind: folder and a path (synthetic data bring "
+                                f"their own UI role), got {ui_spec!r}")
+        from ..data.datasets import load_ui_folder
 
-            if not Path(str(ui_spec.get("path"))).exists():
-                raise RIEInputError(f"ui_data: path {ui_spec.get('path')} does not exist")
-            ui = load_ui_folder(ui_spec["path"], image_size=ui_spec.get("image_size", config.input_size))
+        if not Path(str(ui_spec.get("path"))).exists():
+            raise RIEInputError(f"ui_data: path {ui_spec.get('path')} does not exist")
+        ui = load_ui_folder(ui_spec["path"], image_size=ui_spec.get("image_size", config.input_size))
     return train, ui, data_fingerprint(train)
 
 
