@@ -171,3 +171,16 @@ def test_a_checkpoint_that_no_longer_fits_is_named(tmp_path):
         fit_loader(config, fewer, progress=False, out_dir=tmp_path)
     with pytest.raises(RIEInputError, match="different config"):
         fit_loader(config.replace(lr=0.01), data, progress=False, out_dir=tmp_path)
+
+
+def test_augmentation_hooks_see_every_batch_with_the_step_generator():
+    data, _ = _set()
+    calls = []
+
+    def hook(x, g):
+        calls.append((x.shape, float(torch.rand(1, generator=g))))
+        return x.flip(-2)
+
+    fit_loader(_config(epochs=1), data, progress=False, max_steps=2, augment=[hook])
+    assert [c[0] for c in calls] == [torch.Size([32, 3, 32, 32])] * 2
+    assert calls[0][1] != calls[1][1]  # a generator per step

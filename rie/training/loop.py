@@ -359,6 +359,7 @@ def fit_loader(
     max_steps: int | None = None,
     options: RunOptions | None = None,
     out_dir: str | Path | None = None,
+    augment=(),
 ) -> TrainResult:
     """Train (or resume) from a map-style dataset; see the module docstring.
 
@@ -366,6 +367,8 @@ def fit_loader(
     ``checkpoint_path``: where the resumable state goes (default ``out_dir/checkpoint.pt``).
     ``out_dir``: ``log.csv`` and, at the end, ``model.pt``, ``head.pt``, ``config.json`` as
     ``train_or_load`` writes them (``load_trained(out_dir)``, ``rie score --format rie`` read them).
+    ``augment``: more hooks after the flip and the low-resolution augmentation, each called as
+    ``hook(x, generator)`` on the rank's batch (on its device) with the step's generator.
     ``max_steps`` stops after that many global steps without a checkpoint of its own, as a killed
     run would stop: the last interval or epoch-end checkpoint is the one a rerun resumes from.
     """
@@ -499,6 +502,8 @@ def fit_loader(
                 x = flip_batch(x, torch.rand(config.batch_size, generator=g)[rank::world])
             if options.low_res_prob:
                 x = low_res_batch(x, options.low_res_prob, g, config.batch_size, rank, world)
+            for hook in augment:
+                x = hook(x, g)
             lr = _lr_at(config, step_global, total_steps)
             for group in optimizer.param_groups:
                 group["lr"] = lr
