@@ -10,6 +10,7 @@ Errors in the input (``RIEInputError``) print one line and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .cli_evaluate import add_evaluate
@@ -55,8 +56,31 @@ def _add_score(sub) -> None:
     p.set_defaults(run=_score)
 
 
-# name -> function adding the subparser (set_defaults(run=...)): add train/evaluate here
-SUBCOMMANDS = {"score": _add_score, "evaluate": add_evaluate}
+def _train(args) -> int:
+    from .training.runs import train_from_run
+
+    result, out = train_from_run(args.config, args.set, progress=not args.quiet)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports
+        return 0
+    last = result.history[-1] if result.history else {}
+    print(f"trained {result.config.name}: {len(result.history)} epoch(s)"
+          + (f", last loss {last['total']:.4f}" if "total" in last else "") + f" -> {out}")
+    return 0
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train (or resume) a run from a YAML config (configs/*.yaml)",
+                       description="Train a model from a run file; rerunning it resumes from OUTPUT/checkpoint.pt. "
+                                   "Under torchrun --nproc_per_node=N each process trains 1/N of the global batch.")
+    p.add_argument("config", help="YAML run file (see configs/base.yaml)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a key (dotted for nested: loss.alpha=2, data.path=/data/tinyface); repeatable")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_train)
+
+
+# name -> function adding the subparser (set_defaults(run=...))
+SUBCOMMANDS = {"score": _add_score, "evaluate": add_evaluate, "train": _add_train}
 
 
 def build_parser() -> argparse.ArgumentParser:

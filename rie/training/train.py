@@ -28,6 +28,7 @@ from typing import NamedTuple
 
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from ..common.checks import RIEInputError, check_number
@@ -366,7 +367,15 @@ def fit(
     ``init_state`` is a ``RIEModel`` state_dict to start from (e.g. the pretrained model);
     missing branches (regression, attention) keep their fresh initialisation.
     ``max_steps`` stops early (for tests of interruption); the checkpoint is still written.
+
+    ``images`` may also be a map-style ``Dataset`` of ``(image, label, index)`` (a ``FaceFolderSet``,
+    ``FaceSet.as_dataset()``; ``labels`` is then unused): it is trained by ``loop.fit_loader``
+    (``DataLoader``, device, mixed precision, DDP). Tensors keep this module's loop, bit for bit.
     """
+    if not isinstance(images, torch.Tensor) and isinstance(images, Dataset):
+        from .loop import fit_loader
+
+        return fit_loader(config, images, ui_images, init_state, checkpoint_path, progress, max_steps)
     _check_data(images, labels, ui_images, config, init_state)
     return _fit(config, images, labels, ui_images, init_state, checkpoint_path, progress, max_steps)
 
@@ -603,10 +612,28 @@ def train_or_load(
 ) -> TrainResult:
     """Load the model trained with exactly this config and data, or train it (resuming if interrupted).
 
+    ``images`` may be a map-style ``Dataset`` (``labels`` unused): trained by ``loop.fit_loader``, and
+    keyed by ``loop.data_fingerprint`` (a folder-backed set's file list and file stats, no image read).
+
     Files in ``cache_dir/<name>-<hash>/``: ``model.pt`` (RIEModel state_dict), ``head.pt``
     (head state_dict), ``config.json`` (config, history, UI centre, training time);
     ``checkpoint.pt`` exists only while a run is unfinished.
     """
+    if not isinstance(images, torch.Tensor) and isinstance(images, Dataset):  # keyed by file list and stats
+        from .loop import dataset_cache_key, fit_loader
+
+        key = dataset_cache_key(config, images, ui_images, init_state)
+        folder = Path(cache_dir) / key
+        if (folder / "model.pt").exists() and (folder / "config.json").exists():
+            try:
+                loaded = load_trained(folder)
+                if loaded.config == config and json.loads((folder / "config.json").read_text()).get("finished"):
+                    return loaded._replace(key=key)
+            except Exception as exc:
+                warnings.warn(f"cached model {folder} could not be loaded ({exc}); training it again")
+        result = fit_loader(config, images, ui_images, init_state, folder / "checkpoint.pt", progress, out_dir=folder)
+        (folder / "checkpoint.pt").unlink(missing_ok=True)
+        return result._replace(key=key)
     _check_data(images, labels, ui_images, config, init_state)
     key = cache_key(config, images, labels, ui_images, init_state)
     folder = Path(cache_dir) / key
