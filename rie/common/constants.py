@@ -70,7 +70,7 @@ WORLD_SIZES = MappingProxyType({
 PRETRAIN_EPOCHS = MappingProxyType({"smoke": 2, "default": 10, "paper": 30})
 # Fine-tuning: the first epoch is the prototypes' warm-up (backbone frozen), the rest joint training; the
 # default's 10 bring the baseline's L_cls to a plateau (notebook 02 checks it: < 2 % over the last two).
-FINETUNE_EPOCHS = MappingProxyType({"smoke": 2, "default": 10, "paper": 20})
+FINETUNE_EPOCHS = MappingProxyType({"smoke": 3, "default": 10, "paper": 20})
 FINETUNE_WARMUP_EPOCHS = 1
 # The fine-tuning's gradient-norm clip, set from measurement (default world, ArcFace, no clip): the joint
 # epochs' norms run 7.6-14 (largest single step), the warm-up's up to 126 (the new prototypes). arcface_torch's
