@@ -2,21 +2,32 @@
 
 Each notebook is executed into a temporary file and moved over the source only when it
 succeeds, so an interrupted or failing run never leaves a half-executed report behind.
+After a run of the committed reports, the README's claims ledger and its table of run times
+are written from the executed notebooks (``--ledger-only`` rewrites them without executing):
+every verdict line a notebook printed (``rie.evaluation.verdicts.claims_text``), never a figure
+copied by hand.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import json
 import os
 import re
 import sys
 import time
 from pathlib import Path
 
+from .common.checks import RIEInputError
 from .common.constants import DEFAULT_PROFILE, PROFILES
+from .evaluation.verdicts import VERDICTS, interval_text, parse_claims
 
-NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = ROOT / "notebooks"
+README = ROOT / "README.md"
+TIMES = ROOT / "docs" / "report_times.json"  # seconds per notebook of the last default-profile report
+LEDGER_START, LEDGER_END = "<!-- claims-ledger:start -->", "<!-- claims-ledger:end -->"
 
 
 def notebooks(directory: Path = NOTEBOOK_DIR, only: list[str] | None = None) -> list[Path]:
@@ -92,12 +103,62 @@ def _parses(code: str) -> bool:
     return True
 
 
+def notebook_claims(path: Path) -> list[dict]:
+    """The verdict lines an executed notebook printed, in order."""
+    cells = json.loads(Path(path).read_text())["cells"]
+    text = "\n".join("".join(o.get("text", "")) for c in cells if c["cell_type"] == "code"
+                     for o in c.get("outputs", []) if o.get("output_type") == "stream")
+    return parse_claims(text)
+
+
+def ledger(paths, times: dict | None = None) -> str:
+    """The README's block: run times, then per notebook the count of each verdict and every claim."""
+    times = times or {}
+    lines = ["Written by `make report` from the executed notebooks' verdict lines (`rie/report.py`); "
+             "each claim is a paired effect with its 95 % interval over n seed pairs "
+             "(`rie/evaluation/verdicts.py`).", ""]
+    if times:
+        lines += ["| notebook | minutes (this 2-core CPU, default profile, one `make report` run) |", "| --- | --- |"]
+        lines += [f"| {name} | {sec / 60:.1f} |" for name, sec in times.items()]
+        lines += [f"| **all** | **{sum(times.values()) / 60:.1f}** |", ""]
+    lines += ["| notebook | claims | holds | within spread | reversed |", "| --- | --- | --- | --- | --- |"]
+    found = {Path(p).stem: notebook_claims(p) for p in paths}
+    found = {k: v for k, v in found.items() if v}
+    for name, claims in found.items():
+        counts = [sum(c["verdict"] == v for c in claims) for v in VERDICTS[:3]]
+        lines.append(f"| {name} | {len(claims)} | " + " | ".join(map(str, counts)) + " |")
+    for name, claims in found.items():
+        lines += ["", f"<details><summary>{name}: every claim</summary>", "",
+                  "| verdict | claim | effect, 95 % CI, n |", "| --- | --- | --- |"]
+        lines += [f"| {c['verdict']} | {c['claim'].replace('|', '/')} | "
+                  f"{interval_text(c['effect'], c['lo'], c['hi'], c['n'], c['unit'])} |" for c in claims]
+        lines += ["", "</details>"]
+    return "\n".join(lines)
+
+
+def write_ledger(readme: Path = README, notebook_dir: Path = NOTEBOOK_DIR, times_file: Path = TIMES) -> None:
+    """Replace the README's text between the ledger markers with ``ledger`` of the committed reports."""
+    text = readme.read_text()
+    if LEDGER_START not in text or LEDGER_END not in text:
+        raise RIEInputError(f"{readme} has no claims-ledger markers ({LEDGER_START} ... {LEDGER_END})")
+    times = json.loads(times_file.read_text()) if times_file.exists() else {}
+    head, rest = text.split(LEDGER_START, 1)
+    tail = rest.split(LEDGER_END, 1)[1]
+    readme.write_text(f"{head}{LEDGER_START}\n{ledger(notebooks(notebook_dir), times)}\n{LEDGER_END}{tail}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default=DEFAULT_PROFILE, choices=PROFILES)
     parser.add_argument("--only", nargs="*", help="run only notebooks whose name contains one of these")
     parser.add_argument("--output-dir", type=Path, default=None, help="write here instead of in place")
+    parser.add_argument("--ledger-only", action="store_true", help="rewrite the README's ledger, execute nothing")
     args = parser.parse_args(argv)
+    committed = args.output_dir is None and args.profile == DEFAULT_PROFILE
+    if args.ledger_only:
+        write_ledger()
+        return 0
+    times = json.loads(TIMES.read_text()) if committed and TIMES.exists() else {}
     for path in notebooks(only=args.only):
         target = (args.output_dir / path.name) if args.output_dir else path
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -112,6 +173,11 @@ def main(argv: list[str] | None = None) -> int:
         fold_injected_parameters(tmp)
         os.replace(tmp, target)
         print(f"[report] {path.name} done in {seconds:.0f} s -> {target}", flush=True)
+        if committed:
+            times[path.stem] = round(seconds, 1)
+            TIMES.write_text(json.dumps(dict(sorted(times.items())), indent=1) + "\n")
+    if committed:
+        write_ledger()
     return 0
 
 
