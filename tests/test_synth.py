@@ -164,8 +164,9 @@ def test_vlr_roles_mix_tiers_and_ui_is_hardest(world, smoke_config):
     train = world["train"]
     is_hard = train.params["tier"] == hard
     assert 0.2 < is_hard.float().mean() < 0.7  # frac_hard = 0.45
-    assert (train.params["resolution_px"][is_hard] <= 12).all()
-    assert (train.params["resolution_px"][~is_hard] >= 16).all()
+    assert (train.params["resolution_px"][is_hard] <= smoke_config.tier_hard.resolution[1]).all()
+    assert (train.params["resolution_px"][~is_hard] >= smoke_config.tier_moderate.resolution[0]).all()
+    assert smoke_config.tier_hard.resolution[1] < smoke_config.tier_moderate.resolution[0]  # the tiers do not overlap
     assert (world["pretrain"].params["resolution_px"] == 32).all()
     means = {r: float(world[r].difficulty.mean()) for r in ("pretrain", "train", "ui")}
     assert means["pretrain"] < means["train"] < means["ui"]

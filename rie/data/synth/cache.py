@@ -18,7 +18,7 @@ import torch
 from ...common.utils import atomic_write, config_hash, save_json
 from .config import WorldConfig
 
-GENERATOR_VERSION = 4  # bump when drawing changes: it is part of the cache key
+GENERATOR_VERSION = 5  # bump when drawing or the tiers change: it is part of the cache key
 
 
 def _record(config: WorldConfig) -> dict:
