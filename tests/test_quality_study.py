@@ -1,3 +1,4 @@
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
@@ -85,3 +86,19 @@ def test_model_plan_shares_notebook_04_configs_and_counts_the_new_ones():
     assert sorted(new) == [("crfiqa", (0, 0)), ("crfiqa", (1, 0))]
     # without AdaFace/MagFace in notebook 04 they count as new too
     assert len(quality_study.beyond_notebook_04(plan, seeds, "default", methods=[ablation.BASELINE, ablation.OURS])) == 6
+
+
+def test_erc_curves_draw_one_panel_per_style():
+    torch.manual_seed(0)
+    labels = torch.arange(6).repeat_interleave(4)
+    images = torch.rand(24, 3, 16, 16)
+    curves, _ = quality_study.erc_table(PixelModel(pool=8), images, labels, {"random": torch.rand(24)}, n_mated=30,
+                                        n_nonmated=150, fmrs=(0.1,))
+    fig = quality_study.erc_curves(curves, 0.1, quality_study.STYLES, "t")
+    one = quality_study.erc_curves(curves, 0.1, "fixed", "t")
+    try:
+        assert [ax.get_title().splitlines()[-1] for ax in fig.axes] == ["recompute threshold", "fixed threshold"]
+        assert len(one.axes) == 1
+    finally:
+        plt.close(fig)
+        plt.close(one)
