@@ -51,18 +51,21 @@ def test_area_claims_use_only_the_shared_seeds():
              ("MagFace norm", (0, 0)): 0.3, ("MagFace norm", (1, 0)): 0.35}  # one fine-tune per encoder
     (c,) = quality_study.area_claims(_area_rows(areas), fmrs=(1e-3,))
     assert c["n"] == 2 and c["effect"] == pytest.approx(0.175)
+    assert c["claim"].endswith("(recognition: rie, style fixed, FMR 0.001; n = 2: 2 encoders, one fine-tune each)")
 
 
 def test_skew_claim_reads_a_positive_skew_as_reversed():
-    assert quality_study.skew_claim([0.8, 0.9, 1.0, 0.85])["verdict"] == "reversed"
-    held = quality_study.skew_claim([-0.8, -0.9, -1.0, -0.85])
+    seeds = [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert quality_study.skew_claim(dict(zip(seeds, [0.8, 0.9, 1.0, 0.85])))["verdict"] == "reversed"
+    held = quality_study.skew_claim(dict(zip(seeds, [-0.8, -0.9, -1.0, -0.85])))
     assert held["verdict"] == "holds" and held["effect"] == pytest.approx(0.8875) and held["n"] == 4
-    assert quality_study.skew_claim([-1.0])["verdict"] == "within spread"  # one seed: no interval
+    assert "n = 4: 2 encoders x 2 fine-tunes" in held["claim"]
+    assert quality_study.skew_claim({(0, 0): -1.0})["verdict"] == "within spread"  # one seed: no interval
 
 
 def test_rho_claims_more_negative_is_better():
-    rows = [{"score": quality_study.RI, "seed": s, "rho": -0.6 - 0.01 * s} for s in range(3)]
-    rows += [{"score": "ERS", "seed": s, "rho": -0.3 - 0.02 * s} for s in range(3)]
+    rows = [{"score": quality_study.RI, "seed": (0, s), "rho": -0.6 - 0.01 * s} for s in range(3)]
+    rows += [{"score": "ERS", "seed": (0, s), "rho": -0.3 - 0.02 * s} for s in range(3)]
     (c,) = quality_study.rho_claims(rows)
     assert c["verdict"] == "holds" and c["effect"] == pytest.approx(0.29)
 
@@ -102,3 +105,10 @@ def test_erc_curves_draw_one_panel_per_style():
     finally:
         plt.close(fig)
         plt.close(one)
+
+
+def test_coverage_says_what_n_covers():
+    assert quality_study.coverage([(0, 0), (0, 1), (1, 0), (1, 1)]) == "n = 4: 2 encoders x 2 fine-tunes"
+    assert quality_study.coverage([(0, 0), (1, 0)]) == "n = 2: 2 encoders, one fine-tune each"
+    assert quality_study.coverage([(0, 0)]) == "n = 1: 1 encoder, one fine-tune each"
+    assert quality_study.coverage([(0, 0), (0, 1), (1, 0)]) == "n = 3 seed pairs"

@@ -142,20 +142,40 @@ def area_claims(rows: list[dict], ri: str = RI, fmrs=(1e-3, 1e-4)) -> list[dict]
                 for other in dict.fromkeys(r["score"] for r in sel):
                     if other != ri:
                         out.append(make_claim(f"RI has a smaller ERC area than {other} (recognition: {rec}, style {style}, "
-                                              f"FMR {fmr:g})", paired_effect(sel, other, ri, f"area@{fmr:g}", by="score"),
-                                              unit=""))
+                                              f"FMR {fmr:g}; {coverage(_shared(sel, ri, other))})",
+                                              paired_effect(sel, other, ri, f"area@{fmr:g}", by="score"), unit=""))
     return out
 
 
-def skew_claim(skews) -> dict:
-    """The paper's reading of Fig. 6 (RI's distribution negatively skewed), effect = -skew over the seeds."""
-    return make_claim("RI's distribution is negatively skewed as in Fig. 6", effect([-float(s) for s in skews]), unit="")
+def _shared(rows: list[dict], a, b) -> list:
+    seeds = {g: {r["seed"] for r in rows if r["score"] == g} for g in (a, b)}
+    return sorted(seeds[a] & seeds[b])
+
+
+def coverage(seeds) -> str:
+    """What n covers: ``"n = 4: 2 encoders x 2 fine-tunes"`` or ``"n = 2: 2 encoders, one fine-tune each"``."""
+    seeds = list(seeds)
+    encoders = len({e for e, _ in seeds})
+    per = len(seeds) / max(encoders, 1)
+    if per == 1:
+        return f"n = {len(seeds)}: {encoders} encoder{'s' * (encoders != 1)}, one fine-tune each"
+    if per.is_integer():
+        return f"n = {len(seeds)}: {encoders} encoder{'s' * (encoders != 1)} x {int(per)} fine-tunes"
+    return f"n = {len(seeds)} seed pairs"
+
+
+def skew_claim(skews: dict) -> dict:
+    """The paper's reading of Fig. 6 (RI's distribution negatively skewed), effect = -skew over the seeds.
+    ``skews``: ``{seed pair: skew of RI}``."""
+    return make_claim(f"RI's distribution is negatively skewed as in Fig. 6 ({coverage(skews)})",
+                      effect([-float(s) for s in skews.values()]), unit="")
 
 
 def rho_claims(rows: list[dict], ri: str = RI) -> list[dict]:
     """"RI follows the true difficulty more closely than X": effect = rho(X) - rho(RI) (a more negative
     Spearman rho with difficulty is better), paired by seed. ``rows``: {"score", "seed", "rho"}."""
-    return [make_claim(f"RI follows the true difficulty more closely than {other} (Spearman)",
+    return [make_claim(f"RI follows the true difficulty more closely than {other} "
+                       f"(Spearman; {coverage(_shared(rows, ri, other))})",
                        paired_effect(rows, other, ri, "rho", by="score"), unit="")
             for other in dict.fromkeys(r["score"] for r in rows) if other != ri]
 
