@@ -1,3 +1,4 @@
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
@@ -23,3 +24,91 @@ def test_erc_table_shapes_and_a_perfect_quality_score():
     assert len(rows) == 4 and {r["style"] for r in rows} == {"recompute", "fixed"}
     assert set(curves) == {(n, s) for n in scores for s in ("recompute", "fixed")}
     assert all(0.0 <= r["area@0.1"] <= 1.0 for r in rows)
+
+
+def _area_rows(areas):
+    """``areas[(score, seed)] = area`` -> erc rows for one recognition model and style."""
+    return [{"recognition": "rie", "style": "fixed", "score": s, "seed": seed, "area@0.001": a}
+            for (s, seed), a in areas.items()]
+
+
+def test_area_claims_pair_by_seed_and_hold_when_ri_is_smaller():
+    ri, other = quality_study.RI, "CR-FIQA"
+    seeds = [(0, 0), (0, 1), (1, 0), (1, 1)]
+    # RI better on every seed by 0.10 +- a little: holds; the seed-level offset cancels in the pairing
+    areas = {**{(ri, s): 0.2 + k for k, s in enumerate(seeds)}, **{(other, s): 0.3 + k + 0.01 * (k % 2) for k, s in enumerate(seeds)}}
+    (c,) = quality_study.area_claims(_area_rows(areas), fmrs=(1e-3,))
+    assert c["verdict"] == "holds" and c["n"] == 4 and c["effect"] == pytest.approx(0.105)
+    assert "smaller ERC area than CR-FIQA" in c["claim"] and "style fixed" in c["claim"]
+    # RI worse: reversed
+    flipped = {(n, s): -a for (n, s), a in areas.items()}
+    assert quality_study.area_claims(_area_rows(flipped), fmrs=(1e-3,))[0]["verdict"] == "reversed"
+
+
+def test_area_claims_use_only_the_shared_seeds():
+    ri = quality_study.RI
+    areas = {(ri, (0, 0)): 0.1, (ri, (0, 1)): 0.5, (ri, (1, 0)): 0.2, (ri, (1, 1)): 0.9,
+             ("MagFace norm", (0, 0)): 0.3, ("MagFace norm", (1, 0)): 0.35}  # one fine-tune per encoder
+    (c,) = quality_study.area_claims(_area_rows(areas), fmrs=(1e-3,))
+    assert c["n"] == 2 and c["effect"] == pytest.approx(0.175)
+    assert c["claim"].endswith("(recognition: rie, style fixed, FMR 0.001; n = 2: 2 encoders, one fine-tune each)")
+
+
+def test_skew_claim_reads_a_positive_skew_as_reversed():
+    seeds = [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert quality_study.skew_claim(dict(zip(seeds, [0.8, 0.9, 1.0, 0.85])))["verdict"] == "reversed"
+    held = quality_study.skew_claim(dict(zip(seeds, [-0.8, -0.9, -1.0, -0.85])))
+    assert held["verdict"] == "holds" and held["effect"] == pytest.approx(0.8875) and held["n"] == 4
+    assert "n = 4: 2 encoders x 2 fine-tunes" in held["claim"]
+    assert quality_study.skew_claim({(0, 0): -1.0})["verdict"] == "within spread"  # one seed: no interval
+
+
+def test_rho_claims_more_negative_is_better():
+    rows = [{"score": quality_study.RI, "seed": (0, s), "rho": -0.6 - 0.01 * s} for s in range(3)]
+    rows += [{"score": "ERS", "seed": (0, s), "rho": -0.3 - 0.02 * s} for s in range(3)]
+    (c,) = quality_study.rho_claims(rows)
+    assert c["verdict"] == "holds" and c["effect"] == pytest.approx(0.29)
+
+
+def test_verdict_summary_counts():
+    claims = [{"verdict": v} for v in ("holds", "holds", "reversed", "within spread")]
+    assert quality_study.verdict_summary(claims) == "2 of 4 claims hold, 1 reversed, 1 within spread"
+
+
+def test_model_plan_shares_notebook_04_configs_and_counts_the_new_ones():
+    from rie.common.constants import RUN_SEEDS
+    from rie.experiments import training_and_ablation as ablation
+
+    seeds = RUN_SEEDS["default"]
+    plan = quality_study.model_plan(seeds, "default")
+    assert sum(m == "rie" for m, _ in plan) == 4 and sum(m == "arcface" for m, _ in plan) == 4
+    assert {s for m, s in plan if m in ("crfiqa", "magface", "adaface")} == {(0, 0), (1, 0)}
+    assert plan["rie", (1, 1)] == (1, ablation.method_config(ablation.OURS, "default", 1))
+    assert plan["crfiqa", (1, 0)][1].crfiqa_weight == 10.0
+    new = quality_study.beyond_notebook_04(plan, seeds, "default")
+    assert sorted(new) == [("crfiqa", (0, 0)), ("crfiqa", (1, 0))]
+    # without AdaFace/MagFace in notebook 04 they count as new too
+    assert len(quality_study.beyond_notebook_04(plan, seeds, "default", methods=[ablation.BASELINE, ablation.OURS])) == 6
+
+
+def test_erc_curves_draw_one_panel_per_style():
+    torch.manual_seed(0)
+    labels = torch.arange(6).repeat_interleave(4)
+    images = torch.rand(24, 3, 16, 16)
+    curves, _ = quality_study.erc_table(PixelModel(pool=8), images, labels, {"random": torch.rand(24)}, n_mated=30,
+                                        n_nonmated=150, fmrs=(0.1,))
+    fig = quality_study.erc_curves(curves, 0.1, quality_study.STYLES, "t")
+    one = quality_study.erc_curves(curves, 0.1, "fixed", "t")
+    try:
+        assert [ax.get_title().splitlines()[-1] for ax in fig.axes] == ["recompute threshold", "fixed threshold"]
+        assert len(one.axes) == 1
+    finally:
+        plt.close(fig)
+        plt.close(one)
+
+
+def test_coverage_says_what_n_covers():
+    assert quality_study.coverage([(0, 0), (0, 1), (1, 0), (1, 1)]) == "n = 4: 2 encoders x 2 fine-tunes"
+    assert quality_study.coverage([(0, 0), (1, 0)]) == "n = 2: 2 encoders, one fine-tune each"
+    assert quality_study.coverage([(0, 0)]) == "n = 1: 1 encoder, one fine-tune each"
+    assert quality_study.coverage([(0, 0), (0, 1), (1, 0)]) == "n = 3 seed pairs"

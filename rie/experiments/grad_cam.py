@@ -202,7 +202,7 @@ def concentration_rows(cams: dict, masks: torch.Tensor, groups: dict, parts=PART
 
 def claims(rows: list[dict], ours: str, rivals, hard_group: str = "hard", all_group: str = "all",
            ladder: list[dict] | None = None) -> list[dict]:
-    """The paper's reading of Fig. 5 as effects on the part concentration, against their seed spread.
+    """The paper's reading of Fig. 5 as effects on the part concentration, each with its 95 % interval over seeds.
 
     With ``ladder`` rows (``ladder_rows``), first a positive control per model: on the sharpest
     rung, do its maps favour the parts? Then for every model: its maps favour the parts on the

@@ -15,13 +15,75 @@ import seaborn as sns
 import torch
 from scipy import stats
 
-from ..common.constants import SCORE_LABELS
+from ..common.checks import RIEInputError
+from ..common.constants import SCORE_LABELS, TABLE4_LABELS
 from ..evaluation.inference import extract
 from ..evaluation.metrics import erc, pair_quality, pair_scores, sample_pairs
 from ..evaluation.quality import crfiqa_score, ers, feature_norm, learned_ri
+from ..evaluation.verdicts import effect, make_claim, paired_effect
 from ..method.ri import ui_center
+from . import training_and_ablation as ablation
 
 SCORES = tuple(SCORE_LABELS.values())
+RI = SCORE_LABELS["rie"]
+STYLES = ("recompute", "fixed")
+# the model each score needs -> its Table 4 row in notebook 04 (CR-FIQA has no row there: its own config)
+MODEL_ROWS = {"arcface": TABLE4_LABELS["arcface"], "rie": TABLE4_LABELS["rie"], "magface": TABLE4_LABELS["magface"],
+              "adaface": TABLE4_LABELS["adaface"], "crfiqa": None}
+FULL = ("arcface", "rie")  # run on every seed pair (the recognition models); the others one fine-tune per encoder
+
+
+def crfiqa_config(profile: str, seed: int):
+    """CR-FIQA: the ArcFace fine-tuning plus ``10 * SmoothL1`` of a linear head onto the certainty ratio."""
+    return ablation.method_config(MODEL_ROWS["arcface"], profile, seed).replace(name=f"crfiqa-{profile}", crfiqa_weight=10.0)
+
+
+def model_plan(seeds, profile: str, full=FULL) -> dict:
+    """``{(model, (e, f)): (e, TrainConfig)}``: every model the study needs, over the seed pairs.
+
+    The models in ``full`` run on every pair, the others on the first fine-tuning seed of each
+    encoder (``training_and_ablation.seeds_of``); the configs are notebook 04's where it has the model."""
+    plan = {}
+    for model, row in MODEL_ROWS.items():
+        for e, f in ablation.seeds_of(model, seeds, full):
+            plan[model, (e, f)] = (e, crfiqa_config(profile, f) if row is None else ablation.method_config(row, profile, f))
+    return plan
+
+
+def beyond_notebook_04(plan: dict, seeds, profile: str, methods=None) -> list:
+    """The keys of ``plan`` whose (encoder, config) notebook 04 does not train (``ablation.run`` over ``methods``)."""
+    methods = ablation.METHODS if methods is None else methods
+    trained = [(e, ablation.method_config(m, profile, f)) for m in methods for e, f in ablation.seeds_of(m, seeds)]
+    return [key for key, item in plan.items() if item not in trained]
+
+
+def train_models(plan: dict, world, encoders: dict, model_dir, progress: bool = False) -> dict:
+    """``{(model, seed pair): TrainResult}``, each fine-tuned (or loaded) from its encoder's pretrained state."""
+    states = {e: r.model.state_dict() for e, r in encoders.items()}
+    missing = {e for e, _ in plan.values()} - set(states)
+    if missing:
+        raise RIEInputError(f"no pretrained encoder of seed {sorted(missing)}; given: {sorted(states)}")
+    return {key: ablation.fine_tune(config, world, states[e], model_dir, progress) for key, (e, config) in plan.items()}
+
+
+def scores_by_seed(models: dict, images: torch.Tensor, ui_images: torch.Tensor) -> dict:
+    """``{seed pair: {score name: tensor}}``: on each pair, the scores whose model exists there (RI and
+    ERS on every pair; CR-FIQA and the norms where their model was fine-tuned)."""
+    out = {}
+    for seed in dict.fromkeys(s for _, s in models):
+        have = {m: models[m, seed] for m in MODEL_ROWS if (m, seed) in models}
+        s = {}
+        if "rie" in have:
+            s[SCORE_LABELS["rie"]] = learned_ri(have["rie"].model, images)
+        if "crfiqa" in have:
+            s[SCORE_LABELS["crfiqa"]] = crfiqa_score(have["crfiqa"].model, have["crfiqa"].model.crfiqa, images)
+        for m in ("magface", "adaface"):
+            if m in have:
+                s[SCORE_LABELS[m]] = feature_norm(have[m].model, images)
+        if "arcface" in have:
+            s[SCORE_LABELS["ers"]] = ers(have["arcface"].model, images, ui_center(extract(have["arcface"].model, ui_images).v))
+        out[seed] = s
+    return out
 
 
 def quality_scores(models: dict, images: torch.Tensor, ui_images: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -66,6 +128,65 @@ def erc_table(recognition_model, images, labels, scores: dict, n_mated: int, n_n
     return curves, rows
 
 
+def area_claims(rows: list[dict], ri: str = RI, fmrs=(1e-3, 1e-4)) -> list[dict]:
+    """For each recognition model, ERC style, FMR and other score: "RI has a smaller ERC area than X",
+    with effect = X's area - RI's area (so "holds" means RI rejects the right pairs first), paired by seed.
+
+    ``rows``: ``erc_table`` rows with a "recognition" and a "seed" key added. The unit is the area
+    (FNMR x reject fraction); n is the number of seed pairs both scores have."""
+    out = []
+    for rec in dict.fromkeys(r["recognition"] for r in rows):
+        for style in dict.fromkeys(r["style"] for r in rows):
+            sel = [r for r in rows if r["recognition"] == rec and r["style"] == style]
+            for fmr in fmrs:
+                for other in dict.fromkeys(r["score"] for r in sel):
+                    if other != ri:
+                        out.append(make_claim(f"RI has a smaller ERC area than {other} (recognition: {rec}, style {style}, "
+                                              f"FMR {fmr:g}; {coverage(_shared(sel, ri, other))})",
+                                              paired_effect(sel, other, ri, f"area@{fmr:g}", by="score"), unit=""))
+    return out
+
+
+def _shared(rows: list[dict], a, b) -> list:
+    seeds = {g: {r["seed"] for r in rows if r["score"] == g} for g in (a, b)}
+    return sorted(seeds[a] & seeds[b])
+
+
+def coverage(seeds) -> str:
+    """What n covers: ``"n = 4: 2 encoders x 2 fine-tunes"`` or ``"n = 2: 2 encoders, one fine-tune each"``."""
+    seeds = list(seeds)
+    encoders = len({e for e, _ in seeds})
+    per = len(seeds) / max(encoders, 1)
+    if per == 1:
+        return f"n = {len(seeds)}: {encoders} encoder{'s' * (encoders != 1)}, one fine-tune each"
+    if per.is_integer():
+        return f"n = {len(seeds)}: {encoders} encoder{'s' * (encoders != 1)} x {int(per)} fine-tunes"
+    return f"n = {len(seeds)} seed pairs"
+
+
+def skew_claim(skews: dict) -> dict:
+    """The paper's reading of Fig. 6 (RI's distribution negatively skewed), effect = -skew over the seeds.
+    ``skews``: ``{seed pair: skew of RI}``."""
+    return make_claim(f"RI's distribution is negatively skewed as in Fig. 6 ({coverage(skews)})",
+                      effect([-float(s) for s in skews.values()]), unit="")
+
+
+def rho_claims(rows: list[dict], ri: str = RI) -> list[dict]:
+    """"RI follows the true difficulty more closely than X": effect = rho(X) - rho(RI) (a more negative
+    Spearman rho with difficulty is better), paired by seed. ``rows``: {"score", "seed", "rho"}."""
+    return [make_claim(f"RI follows the true difficulty more closely than {other} "
+                       f"(Spearman; {coverage(_shared(rows, ri, other))})",
+                       paired_effect(rows, other, ri, "rho", by="score"), unit="")
+            for other in dict.fromkeys(r["score"] for r in rows) if other != ri]
+
+
+def verdict_summary(claims: list[dict]) -> str:
+    """``k of N claims hold; ... reversed; ... within spread`` (and undefined, if any)."""
+    counts = {v: sum(c["verdict"] == v for c in claims) for v in ("holds", "reversed", "within spread", "undefined")}
+    text = f"{counts['holds']} of {len(claims)} claims hold, {counts['reversed']} reversed, {counts['within spread']} within spread"
+    return text + (f", {counts['undefined']} undefined" if counts["undefined"] else "")
+
+
 # ---------------------------------------------------------------------------------------------
 # Figures
 # ---------------------------------------------------------------------------------------------
@@ -83,14 +204,17 @@ def score_distributions(normalised: dict, skews: dict, title: str = "normalised 
     return fig
 
 
-def erc_curves(curves: dict, fmr: float, style: str, title: str):
-    """FNMR at a fixed FMR against the fraction of pairs rejected, one line per quality score."""
-    fig, ax = plt.subplots(figsize=(5.2, 3.4))
-    for (name, s), result in curves.items():
-        if s == style:
-            ax.plot(result.reject_fractions, result.fnmr[fmr], marker=".", label=f"{name} (area {result.area[fmr]:.3f})")
-    ax.set(xlabel="fraction of pairs rejected (lowest quality first)", ylabel=f"FNMR @ FMR {fmr:g}",
-           title=f"{title}\n{style} threshold")
-    ax.legend(fontsize=7)
+def erc_curves(curves: dict, fmr: float, style: str | tuple = STYLES, title: str = ""):
+    """FNMR at a fixed FMR against the fraction of pairs rejected, one line per quality score;
+    one panel per ERC style (``style``: one name or a tuple of them)."""
+    styles = (style,) if isinstance(style, str) else tuple(style)
+    fig, axes = plt.subplots(1, len(styles), figsize=(5.2 * len(styles), 3.4), squeeze=False, sharey=True)
+    for ax, st in zip(axes[0], styles):
+        for (name, s), result in curves.items():
+            if s == st:
+                ax.plot(result.reject_fractions, result.fnmr[fmr], marker=".", label=f"{name} (area {result.area[fmr]:.3f})")
+        ax.set(xlabel="fraction of pairs rejected (lowest quality first)", ylabel=f"FNMR @ FMR {fmr:g}",
+               title=f"{title}\n{st} threshold")
+        ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
