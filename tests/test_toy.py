@@ -65,7 +65,8 @@ def test_measure_splits_hard_and_easy_images():
     # an easy image at 90 deg from the UI centre, hard images at 0 and 30 deg (of classes 1 and 0)
     e = _embedded([[0.0, 1.0], [1.0, 0.0], [math.cos(math.pi / 6), math.sin(math.pi / 6)]], [0, 1, 0],
                   [False, True, True], [1.0, 0.0], [[0.0, 1.0], [1.0, 0.0]], u_start=[0.0, 1.0],
-                  history=[{"total": 2.0, "xi_clip_frac": 0.1}, {"total": 1.0, "xi_clip_frac": 0.3}])
+                  history=[{"total": 2.0, "cls": 1.5, "xi_clip_frac": 0.1, "clip_frac": 1.0, "frozen": True},
+                           {"total": 1.0, "cls": 0.5, "xi_clip_frac": 0.3, "clip_frac": 0.25, "frozen": False}])
     m = toy.measure(e)
     assert m["easy_angle"] == pytest.approx(90.0, abs=1e-3)
     assert m["hard_angle"] == pytest.approx(15.0, abs=1e-3)
@@ -75,6 +76,7 @@ def test_measure_splits_hard_and_easy_images():
     # two orthogonal UI points: resultant length of (1,0) and (0,1) is sqrt(2)/2
     assert m["ui_concentration"] == pytest.approx(math.sqrt(0.5), abs=1e-6)
     assert m["xi_clip_frac"] == pytest.approx(0.2) and m["loss_change"] == pytest.approx(-0.5)
+    assert m["grad_clip_frac"] == pytest.approx(0.25) and m["cls_loss"] == pytest.approx(0.5)  # frozen epochs left out
     with pytest.raises(RIEInputError):  # no easy image: the split is undefined
         toy.measure(_embedded([[1.0, 0.0]], [0], [True], [1.0, 0.0], [[1.0, 0.0]]))
 
@@ -87,7 +89,8 @@ def test_loss_change():
 
 def _rows(values: dict, key="hard_angle"):
     base = {"hard_angle": 30.0, "hard_angle_start": 30.0, "easy_angle": 90.0, "hard_acc": 0.5, "easy_acc": 1.0,
-            "ui_concentration": 0.9, "xi_clip_frac": float("nan"), "loss_change": 0.0}
+            "ui_concentration": 0.9, "xi_clip_frac": float("nan"), "loss_change": 0.0, "grad_clip_frac": 0.0,
+            "cls_loss": 1.0}
     return [{**base, "method": m, "seed": s, key: a} for m, per_seed in values.items() for s, a in enumerate(per_seed)]
 
 

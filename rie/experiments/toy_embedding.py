@@ -321,6 +321,8 @@ def measure(e: Embedded) -> dict:
         raise RIEInputError("measure needs held-out images of both kinds, hard and easy")
     ang = angle_to_ui_deg(e.v, e.u)
     clip = [h["xi_clip_frac"] for h in e.history if "xi_clip_frac" in h]
+    grad_clip = [h["clip_frac"] for h in e.history if "clip_frac" in h and not h.get("frozen")]
+    cls = [h["cls"] for h in e.history if "cls" in h]
     return {
         "hard_angle": float(ang[hard].mean()),
         "easy_angle": float(ang[~hard].mean()),
@@ -331,6 +333,10 @@ def measure(e: Embedded) -> dict:
         "ui_concentration": float(F.normalize(e.ui_v, dim=1).mean(0).norm()),
         "xi_clip_frac": float(np.mean(clip)) if clip else float("nan"),
         "loss_change": loss_change(e.history),
+        # share of the (unfrozen) steps whose gradient norm the trainer's clip (5) cut, and the last
+        # epoch's classification loss alone (RIE's total adds its terms)
+        "grad_clip_frac": float(np.mean(grad_clip)) if grad_clip else float("nan"),
+        "cls_loss": cls[-1] if cls else float("nan"),
     }
 
 
@@ -367,7 +373,9 @@ def run(seeds=(0, 1, 2, 3), methods=METHODS, epochs: int = 30, pretrain_epochs: 
 # angle = mean angle to the fine-tuned model's UI centre ("start": to the fixed, pretrained one);
 # acc = nearest-prototype accuracy; UI conc. = resultant length of the normalised UI embeddings
 # (1: one tight direction, 0: no cluster); xi clip = share of RIE's training images whose xi was
-# clipped; loss change = relative change of the training loss over the last 5 epochs
+# clipped; loss change = relative change of the training loss over the last 5 epochs; final L_cls = the
+# classification term alone in the last epoch; grad clipped = share of the unfrozen steps whose gradient
+# norm the trainer's clip cut (the clip rescales the whole gradient: the largest terms then steer it)
 COLUMNS = {
     "hard_angle": "hard angle (deg)",
     "hard_angle_start": "hard angle to start u (deg)",
@@ -377,8 +385,10 @@ COLUMNS = {
     "ui_concentration": "UI conc.",
     "xi_clip_frac": "xi clip (%)",
     "loss_change": "loss change, last 5 ep (%)",
+    "cls_loss": "final L_cls",
+    "grad_clip_frac": "grad clipped (% steps)",
 }
-PERCENT = ("hard_acc", "easy_acc", "xi_clip_frac", "loss_change")
+PERCENT = ("hard_acc", "easy_acc", "xi_clip_frac", "loss_change", "grad_clip_frac")
 
 
 def label(method: str) -> str:
