@@ -215,7 +215,7 @@ def test_method_configs():
         assert not c.uses_rie and c.embedding_size == 2
     assert toy.method_config("arcface").head_kwargs == {"s": 16.0, "m": 0.2}
     p = toy.pretrain_config(epochs=4)
-    assert p.embedding_size == 2 and not p.uses_rie and p.freeze_backbone_epochs == 0
+    assert p.embedding_size == 2 and not p.uses_rie and p.freeze_backbone_epochs == 0 and p.head == "softmax"
 
 
 def test_every_method_starts_from_the_pretrained_encoder_and_the_ui_centre_stays_fixed(tmp_path):

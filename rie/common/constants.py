@@ -104,7 +104,7 @@ NOTEBOOK_SIZES = MappingProxyType({
     # photos per identity, UI faces
     "05_toy_embedding": {
         "smoke": dict(epochs=3, pretrain_epochs=2, n_seeds=2, train_per_id=8, test_per_id=4, pretrain_per_id=8, n_ui=32),
-        "default": dict(epochs=30, pretrain_epochs=25, n_seeds=4, train_per_id=32, test_per_id=24, pretrain_per_id=32,
+        "default": dict(epochs=30, pretrain_epochs=25, n_seeds=6, train_per_id=32, test_per_id=24, pretrain_per_id=32,
                         n_ui=256),
         "paper": dict(epochs=60, pretrain_epochs=50, n_seeds=8, train_per_id=64, test_per_id=40, pretrain_per_id=64,
                       n_ui=512),

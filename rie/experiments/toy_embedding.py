@@ -7,7 +7,7 @@ others mostly easy ones (25 % hard), so degradation alone does not name the clas
 is faces of *other* people (``ui`` tier). As in the paper, nothing is trained from scratch:
 
 1. **pretraining**: a small backbone with a **2-D** embedding learns the eight people from clean
-   (``hr`` tier) photographs, with an ArcFace head; cached with ``train_or_load``;
+   (``hr`` tier) photographs, with a softmax head; cached with ``train_or_load``;
 2. **fine-tuning**: every method starts from that same pretrained encoder and is fine-tuned on
    the mixed easy/hard set with plain softmax, ArcFace, AdaFace or the full RIE loss (Eq. 10,
    ArcFace as ``L_cls``). RIE's UI centre ``u`` is computed once from the *pretrained* model's
@@ -169,7 +169,8 @@ def make_toy_data(seed: int = 0, train_per_id: int = 32, test_per_id: int = 24, 
     if not hard_ids or any(i < 0 or i >= NUM_IDS for i in hard_ids) or len(hard_ids) >= NUM_IDS:
         raise RIEInputError(f"hard_ids must be a non-empty proper subset of 0..{NUM_IDS - 1}, got {hard_ids}")
     if train_per_id < 2 or test_per_id < 2 or pretrain_per_id < 1 or n_ui < 2:
-        raise RIEInputError("need train_per_id >= 2, test_per_id >= 2 (easy and hard photos), pretrain_per_id >= 1, n_ui >= 2")
+        raise RIEInputError("need train_per_id >= 2, test_per_id >= 2 (easy and hard photos), "
+                            "pretrain_per_id >= 1 and n_ui >= 2")
     if not (0.0 <= easy_id_hard_share <= 1.0 and 0.0 <= hard_share <= 1.0):
         raise RIEInputError(f"hard shares must lie in [0, 1], got {hard_share}, {easy_id_hard_share}")
     with threads(n_threads):
@@ -182,8 +183,8 @@ def make_toy_data(seed: int = 0, train_per_id: int = 32, test_per_id: int = 24, 
         train_images, train_labels, train_hard = _mixed_render(people, train_per_id, **split)
         test_images, test_labels, test_hard = _mixed_render(people, test_per_id, **split)
         pretrain_labels = torch.arange(NUM_IDS).repeat_interleave(pretrain_per_id)
-        pretrain_images = render(people[pretrain_labels], sample_nuisance(len(pretrain_labels), gen, pretrain_tier, image_size),
-                                 image_size).images
+        clean = sample_nuisance(len(pretrain_labels), gen, pretrain_tier, image_size)
+        pretrain_images = render(people[pretrain_labels], clean, image_size).images
         ui_images = render(ui_people, sample_nuisance(n_ui, gen, "ui", image_size), image_size).images
     return ToyData(train_images, train_labels, train_hard, test_images, test_labels, test_hard, pretrain_images,
                    pretrain_labels, ui_images, people, ui_people, hard_ids, int(hard_resolution))
@@ -193,10 +194,15 @@ def make_toy_data(seed: int = 0, train_per_id: int = 32, test_per_id: int = 24, 
 # Training: pretrain on clean photos, then fine-tune every method from that encoder
 # ---------------------------------------------------------------------------
 def pretrain_config(epochs: int = 25, seed: int = 0, batch_size: int = 32, lr: float = 0.1) -> TrainConfig:
-    """The 2-D encoder's pretraining on clean photographs: ArcFace head (s 16, m 0.2), from scratch."""
-    head, head_kwargs = HEAD_2D["arcface"]
+    """The 2-D encoder's pretraining on clean photographs: a softmax head (linear layer + bias), from scratch.
+
+    Softmax, not a normalised margin head: in the plane it is the objective that fits the clean
+    photographs (on seed 0, 99 % of the pretraining photos and 89 % of the easy held-out ones right
+    after 25 epochs, against 52 % and 45 % with the ArcFace head s 16, m 0.2). The notebook's
+    "pretrained" row reports the encoder on every seed.
+    """
     return TrainConfig(
-        name="toy2d-pretrain", embedding_size=2, head=head, head_kwargs=dict(head_kwargs),
+        name="toy2d-pretrain", embedding_size=2, head="softmax", head_kwargs={},
         loss=RIELossConfig(**NO_RIE_TERMS), epochs=epochs, batch_size=batch_size, lr=lr, warmup_epochs=1.0, seed=seed,
     )
 
@@ -594,15 +600,15 @@ def interactive_figure(beta: float = PAPER_WEIGHTS["beta"], tau: float = DEFAULT
             loss = {"beta": float(beta), "tau": float(tau)} if method == "rie" else {}
             result = train_method(method, data, base, epochs=epochs, seed=seed, cache_dir=cache_dir, **loss, **train_kw)
             embedded[method] = embed(method, result, data, u_start)
-    return embedding_figure(embedded, suptitle=f"beta = {beta:g}, tau = {tau:g}, hard photos at {hard_resolution} px, seed {seed}")
+    title = f"beta = {beta:g}, tau = {tau:g}, hard photos at {hard_resolution} px, seed {seed}"
+    return embedding_figure(embedded, suptitle=title)
 
 
 def describe_methods(epochs: int | None = None, pretrain_epochs: int | None = None) -> str:
     """The pretraining, one line per method (head and kwargs, RIE weights), then the shared fine-tuning settings."""
     p = pretrain_config(**({} if pretrain_epochs is None else {"epochs": pretrain_epochs}))
-    lines = [f"pretraining: clean (hr-tier) photos of the 8 people, head {p.head}"
-             f"({', '.join(f'{k}={v:g}' for k, v in p.head_kwargs.items())}), from scratch, {p.epochs} epochs, "
-             f"batch {p.batch_size}, SGD lr {p.lr}"]
+    lines = [f"pretraining: clean (hr-tier) photos of the 8 people, head {p.head} (linear layer + bias), from scratch, "
+             f"{p.epochs} epochs, batch {p.batch_size}, SGD lr {p.lr}"]
     for m in METHODS:
         head, kw = HEAD_2D[m]
         extra = ", ".join(f"{k}={v:g}" for k, v in PAPER_WEIGHTS.items()) if m == "rie" else "no RIE terms"
