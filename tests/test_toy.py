@@ -81,6 +81,13 @@ def test_measure_splits_hard_and_easy_images():
         toy.measure(_embedded([[1.0, 0.0]], [0], [True], [1.0, 0.0], [[1.0, 0.0]]))
 
 
+def test_plane_use():
+    assert toy.plane_use(torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])) == pytest.approx(1.0)
+    # on one line through the origin, both ways: collapsed, whatever the line's direction
+    assert toy.plane_use(torch.tensor([[1.0, 1.0], [-2.0, -2.0], [3.0, 3.0]])) == pytest.approx(0.0, abs=1e-6)
+    assert 0.0 < toy.plane_use(torch.tensor([[1.0, 0.0], [0.0, 0.1]])) == pytest.approx(0.1)
+
+
 def test_loss_change():
     assert toy.loss_change([{"total": t} for t in (10, 8, 6, 5, 4, 4, 4)], last=5) == pytest.approx((4 - 8) / 8)
     assert toy.loss_change([{"total": 3.0}, {"total": 3.0}]) == 0.0
@@ -90,7 +97,7 @@ def test_loss_change():
 def _rows(values: dict, key="hard_angle"):
     base = {"hard_angle": 30.0, "hard_angle_start": 30.0, "easy_angle": 90.0, "hard_acc": 0.5, "easy_acc": 1.0,
             "ui_concentration": 0.9, "xi_clip_frac": float("nan"), "loss_change": 0.0, "grad_clip_frac": 0.0,
-            "cls_loss": 1.0}
+            "cls_loss": 1.0, "plane_use": 0.5}
     return [{**base, "method": m, "seed": s, key: a} for m, per_seed in values.items() for s, a in enumerate(per_seed)]
 
 

@@ -319,6 +319,14 @@ def loss_change(history: list, last: int = 5) -> float:
     return (losses[-1] - before) / abs(before) if before else float("nan")
 
 
+def plane_use(v: torch.Tensor) -> float:
+    """How much of the plane the embeddings use: the smaller over the larger singular value of ``v``
+    (not centred: about the origin, where the angles are measured). 1 = spread in every direction,
+    0 = all on one line through the origin, where angles can only be 0 or 180 degrees."""
+    s = torch.linalg.svdvals(v.double())
+    return float(s[-1] / s[0]) if s[0] > 0 else float("nan")
+
+
 def measure(e: Embedded) -> dict:
     """Angles to the UI centres and nearest-prototype accuracies of hard and easy held-out images,
     the UI faces' concentration, and from the history the xi clip rate and the last epochs' loss change."""
@@ -343,6 +351,7 @@ def measure(e: Embedded) -> dict:
         # epoch's classification loss alone (RIE's total adds its terms)
         "grad_clip_frac": float(np.mean(grad_clip)) if grad_clip else float("nan"),
         "cls_loss": cls[-1] if cls else float("nan"),
+        "plane_use": plane_use(e.v),
     }
 
 
@@ -381,7 +390,8 @@ def run(seeds=(0, 1, 2, 3), methods=METHODS, epochs: int = 30, pretrain_epochs: 
 # (1: one tight direction, 0: no cluster); xi clip = share of RIE's training images whose xi was
 # clipped; loss change = relative change of the training loss over the last 5 epochs; final L_cls = the
 # classification term alone in the last epoch; grad clipped = share of the unfrozen steps whose gradient
-# norm the trainer's clip cut (the clip rescales the whole gradient: the largest terms then steer it)
+# norm the trainer's clip cut (the clip rescales the whole gradient: the largest terms then steer it);
+# plane use = smaller / larger singular value of the held-out embeddings (0: collapsed onto a line)
 COLUMNS = {
     "hard_angle": "hard angle (deg)",
     "hard_angle_start": "hard angle to start u (deg)",
@@ -393,6 +403,7 @@ COLUMNS = {
     "loss_change": "loss change, last 5 ep (%)",
     "cls_loss": "final L_cls",
     "grad_clip_frac": "grad clipped (% steps)",
+    "plane_use": "plane use",
 }
 PERCENT = ("hard_acc", "easy_acc", "xi_clip_frac", "loss_change", "grad_clip_frac")
 
@@ -419,7 +430,7 @@ def summary_table(rows, decimals: int = 1):
         cells = {}
         for key, name in COLUMNS.items():
             x = _values(rows, m, key) * (100.0 if key in PERCENT else 1.0)
-            dec = decimals + 1 if key == "ui_concentration" else decimals
+            dec = decimals + 1 if key in ("ui_concentration", "plane_use") else decimals
             cells[name] = "–" if np.isnan(x).all() else f"{np.nanmean(x):.{dec}f} ± {_sd(x[~np.isnan(x)]):.{dec}f}"
         table[label(m)] = cells
     out = pd.DataFrame.from_dict(table, orient="index")
@@ -627,7 +638,7 @@ __all__ = [
     "NUM_IDS", "HARD_IDS", "EASY_IDS", "HARD_SHARE", "EASY_ID_HARD_SHARE", "METHODS", "PRETRAINED", "HEAD_2D",
     "FREEZE_EPOCHS", "ToyData", "hard_tier", "n_hard", "make_toy_data", "threads", "pretrain_config", "pretrain",
     "method_config", "train_method", "angle_to_ui_deg", "signed_angle_deg", "nearest_prototype",
-    "nearest_prototype_accuracy", "Embedded", "embed", "loss_change", "measure", "run", "summary_table",
+    "nearest_prototype_accuracy", "Embedded", "embed", "loss_change", "plane_use", "measure", "run", "summary_table",
     "CLAIMS", "claims", "verdict", "clip_report", "loss_curve_figure", "embedding_figure", "angle_figure",
     "data_figure", "interactive_figure", "describe_methods", "label",
 ]  # fmt: skip
