@@ -176,7 +176,6 @@ def test_ui_people_are_not_toy_people():
     assert data.people.shape[0] == 8 and data.ui_people.shape[0] == 16
     # every UI person is far from every toy person (sample_identities keeps pairs >= 0.8 apart)
     assert torch.cdist(data.ui_people, data.people).min() >= 0.8 - 1e-6
-    # and the UI images are of the UI people: re-rendering them reproduces nothing of the toy people
     assert not any(torch.equal(data.ui_people[i], data.people[j]) for i in range(16) for j in range(8))
 
 
@@ -232,14 +231,15 @@ def test_every_method_starts_from_the_pretrained_encoder_and_the_ui_centre_stays
     data = toy.make_toy_data(seed=0, train_per_id=4, test_per_id=2, pretrain_per_id=4, n_ui=8)
     base = toy.pretrain(data, epochs=1, seed=0, batch_size=16)
     u0 = ui_center(extract(base.model, data.ui_images).v)
-    # one step, no warm-up freeze: the fine-tuned model's first step starts from the pretrained weights
+    # RIE trains against the pretrained encoder's UI centre, and keeps it while its own UI embeddings move
     rie = toy.train_method("rie", data, base, epochs=3, seed=0, batch_size=16, freeze_backbone_epochs=1)
     assert torch.allclose(rie.ui_center, u0, atol=1e-6)  # the centre used in training: the pretrained model's
     moved = ui_center(extract(rie.model, data.ui_images).v)
     assert not torch.allclose(moved, u0, atol=1e-4)  # the UI faces moved, the centre did not follow
-    start = toy.method_config("arcface", epochs=2, seed=0, batch_size=16, lr=1e-12, freeze_backbone_epochs=1)
+    # a fine-tuning that cannot move (lr ~ 0) ends where it started: at the pretrained encoder's weights
     from rie.training.train import fit
 
+    start = toy.method_config("arcface", epochs=2, seed=0, batch_size=16, lr=1e-12, freeze_backbone_epochs=1)
     tiny = fit(start, data.train_images, data.train_labels, init_state=base.model.state_dict(), progress=False)
     for k, w in base.model.backbone.state_dict().items():
         if w.is_floating_point() and "running" not in k:
