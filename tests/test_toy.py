@@ -97,7 +97,7 @@ def test_loss_change():
 def _rows(values: dict, key="hard_angle"):
     base = {"hard_angle": 30.0, "hard_angle_start": 30.0, "easy_angle": 90.0, "hard_acc": 0.5, "easy_acc": 1.0,
             "ui_concentration": 0.9, "xi_clip_frac": float("nan"), "loss_change": 0.0, "grad_clip_frac": 0.0,
-            "cls_loss": 1.0, "plane_use": 0.5}
+            "cls_loss": 1.0, "plane_use": 0.5, "cls_plateau": 0.01}
     return [{**base, "method": m, "seed": s, key: a} for m, per_seed in values.items() for s, a in enumerate(per_seed)]
 
 
@@ -145,6 +145,9 @@ def test_summary_table_mean_and_std():
     assert table.loc["RIE (ours)", "UI conc."] == "0.90 ± 0.00"
     assert table.loc["RIE (ours)", "xi clip (%)"] == "1.0 ± 0.0" and table.loc["ArcFace", "xi clip (%)"] == "–"
     assert "1.00 %" in toy.clip_report(rows)
+    rows[0]["cls_plateau"] = 0.05  # ArcFace, seed 0: L_cls still moving by 5 %
+    report = toy.convergence_report(rows).splitlines()
+    assert report[0].startswith("ArcFace") and "on 2 of 3 seeds" in report[0] and "on 3 of 3 seeds" in report[1]
 
 
 # ---------------------------------------------------------------------------

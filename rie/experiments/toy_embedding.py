@@ -50,7 +50,7 @@ from ..evaluation.inference import extract
 from ..evaluation.verdicts import claims_text, make_claim, paired_effect
 from ..method.losses import DEFAULT_TAU, RIELossConfig
 from ..method.ri import ui_center
-from ..training.train import TrainConfig, TrainResult, fit, train_or_load
+from ..training.train import PLATEAU, TrainConfig, TrainResult, fit, plateau_change, train_or_load
 
 NUM_IDS = 8
 HARD_IDS = (1, 4, 6)
@@ -352,6 +352,8 @@ def measure(e: Embedded) -> dict:
         "grad_clip_frac": float(np.mean(grad_clip)) if grad_clip else float("nan"),
         "cls_loss": cls[-1] if cls else float("nan"),
         "plane_use": plane_use(e.v),
+        # the project's convergence check (rie.training.train): |change| of L_cls over the last two epochs
+        "cls_plateau": plateau_change(e.history, "cls", 2) if len(cls) > 2 else float("nan"),
     }
 
 
@@ -391,7 +393,8 @@ def run(seeds=(0, 1, 2, 3), methods=METHODS, epochs: int = 30, pretrain_epochs: 
 # clipped; loss change = relative change of the training loss over the last 5 epochs; final L_cls = the
 # classification term alone in the last epoch; grad clipped = share of the unfrozen steps whose gradient
 # norm the trainer's clip cut (the clip rescales the whole gradient: the largest terms then steer it);
-# plane use = smaller / larger singular value of the held-out embeddings (0: collapsed onto a line)
+# plane use = smaller / larger singular value of the held-out embeddings (0: collapsed onto a line);
+# L_cls change = the project's plateau check (rie.training.train.plateau_change; converged below PLATEAU)
 COLUMNS = {
     "hard_angle": "hard angle (deg)",
     "hard_angle_start": "hard angle to start u (deg)",
@@ -404,8 +407,9 @@ COLUMNS = {
     "cls_loss": "final L_cls",
     "grad_clip_frac": "grad clipped (% steps)",
     "plane_use": "plane use",
+    "cls_plateau": "L_cls change, last 2 ep (%)",
 }
-PERCENT = ("hard_acc", "easy_acc", "xi_clip_frac", "loss_change", "grad_clip_frac")
+PERCENT = ("hard_acc", "easy_acc", "xi_clip_frac", "loss_change", "grad_clip_frac", "cls_plateau")
 
 
 def label(method: str) -> str:
@@ -469,6 +473,19 @@ def clip_report(rows, method: str = "rie") -> str:
     per = ", ".join(f"seed {s}: {v:.2f} %" for s, v in zip(seeds, x))
     return (f"xi clipped (xi > xi_max) on {np.nanmean(x):.2f} % of {label(method)}'s training images on average "
             f"(mean over epochs; {per})")
+
+
+def convergence_report(rows) -> str:
+    """Per method: on how many seeds L_cls moved less than ``PLATEAU`` over the last two epochs
+    (``rie.training.train.plateau_change``, the project's convergence check)."""
+    lines = []
+    for m in dict.fromkeys(r["method"] for r in rows):
+        x = _values(rows, m, "cls_plateau")
+        if np.isnan(x).all():
+            continue
+        lines.append(f"{label(m):<11} L_cls plateaued (< {PLATEAU:.0%} over the last 2 epochs) on {int((x < PLATEAU).sum())} "
+                     f"of {len(x)} seeds; change per seed: " + ", ".join(f"{100 * c:.1f} %" for c in x))
+    return "\n".join(lines)
 
 
 def loss_curve_figure(embedded: dict):
@@ -639,6 +656,6 @@ __all__ = [
     "FREEZE_EPOCHS", "ToyData", "hard_tier", "n_hard", "make_toy_data", "threads", "pretrain_config", "pretrain",
     "method_config", "train_method", "angle_to_ui_deg", "signed_angle_deg", "nearest_prototype",
     "nearest_prototype_accuracy", "Embedded", "embed", "loss_change", "plane_use", "measure", "run", "summary_table",
-    "CLAIMS", "claims", "verdict", "clip_report", "loss_curve_figure", "embedding_figure", "angle_figure",
+    "CLAIMS", "claims", "verdict", "clip_report", "convergence_report", "loss_curve_figure", "embedding_figure", "angle_figure",
     "data_figure", "interactive_figure", "describe_methods", "label",
 ]  # fmt: skip
