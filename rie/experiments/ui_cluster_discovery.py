@@ -39,11 +39,11 @@ def calibration_table(found: dict[str, dict[str, float]], targets=CALIBRATION_TA
     """One line per measure, one column per model (``found[model] = calibration(...)``), then the target
     and whether the last model (the fine-tuned baseline) lies inside it."""
     models = list(found)
-    head = f"{'measure':18s}" + "".join(f"{m:>16s}" for m in models) + f"{'target':>14s}  inside?"
+    head = f"{'measure':18s}" + "".join(f"{m:>20s}" for m in models) + f"{'target':>14s}  inside?"
     lines = [head, "-" * len(head)]
     for measure in next(iter(found.values())):
         suffix = " x" if measure == "UI-tier faces" else " %"
-        cells = "".join(f"{found[m][measure]:14.1f}{suffix}" for m in models)
+        cells = "".join(f"{found[m][measure]:18.1f}{suffix}" for m in models)
         if measure in targets:
             lo, hi = targets[measure]
             inside = "yes" if lo <= found[models[-1]][measure] <= hi else "NO"
