@@ -104,11 +104,15 @@ def _parses(code: str) -> bool:
 
 
 def notebook_claims(path: Path) -> list[dict]:
-    """The verdict lines an executed notebook printed, in order."""
+    """The verdict lines an executed notebook printed, in order; a claim printed twice (a section's
+    table, then the notebook's summary) counts once."""
     cells = json.loads(Path(path).read_text())["cells"]
     text = "\n".join("".join(o.get("text", "")) for c in cells if c["cell_type"] == "code"
                      for o in c.get("outputs", []) if o.get("output_type") == "stream")
-    return parse_claims(text)
+    first: dict[str, dict] = {}
+    for claim in parse_claims(text):
+        first.setdefault(claim["claim"], claim)
+    return list(first.values())
 
 
 def ledger(paths, times: dict | None = None) -> str:

@@ -36,3 +36,11 @@ def test_ledger_reads_the_printed_claims(tmp_path):
     readme.write_text("no markers")
     with pytest.raises(RIEInputError, match="markers"):
         report.write_ledger(readme, nb_dir, times)
+
+
+def test_a_claim_printed_twice_counts_once(tmp_path):
+    line = verdicts.claims_text([verdicts.make_claim("c", verdicts.effect([1.0, 2.0, 1.5]))])
+    other = verdicts.claims_text([verdicts.make_claim("d", verdicts.effect([-1.0, -2.0, -1.5]))])
+    path = tmp_path / "n.ipynb"
+    _notebook(path, line + "\n" + other, "summary\n" + line)
+    assert [c["claim"] for c in report.notebook_claims(path)] == ["c", "d"]
