@@ -44,7 +44,7 @@ from ..common.utils import atomic_write, config_hash, save_json
 from ..evaluation.inference import as_float_images, extract
 from .train import (
     TRAINER_VERSION, TrainConfig, TrainingDivergedError, TrainResult, _check_images, _check_outputs, _check_weights,
-    _check_writable, _divergence, fingerprint, _lr_at, _start, _ui_embeddings, compute_loss,
+    _check_writable, _divergence, fingerprint, _lr_at, _start, _ui_embeddings, compute_loss, load_modules,
 )
 
 AMP_MODES = ("auto", "bf16", "fp16", "off")
@@ -412,12 +412,7 @@ def fit_loader(
     history, start_epoch, start_step, seconds, partial = [], 0, 0, 0.0, None
     if ckpt is not None:
         try:
-            model.load_state_dict(ckpt["model"])
-            head.load_state_dict(ckpt["head"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            criterion.load_state_dict(ckpt["criterion"])
-            if center is not None:
-                center.load_state_dict(ckpt["ui_center"])
+            load_modules(ckpt, model, head, optimizer, criterion, center)
             if scaler is not None and ckpt["scaler"]:
                 scaler.load_state_dict(ckpt["scaler"])
             torch.set_rng_state(ckpt["torch_rng"])

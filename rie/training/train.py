@@ -395,12 +395,7 @@ def _fit(config, images, labels, ui_images, init_state, checkpoint_path, progres
 
     if ckpt is not None:
         try:
-            model.load_state_dict(ckpt["model"])
-            head.load_state_dict(ckpt["head"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            criterion.load_state_dict(ckpt["criterion"])
-            if center is not None:
-                center.load_state_dict(ckpt["ui_center"])
+            load_modules(ckpt, model, head, optimizer, criterion, center)
             generator.set_state(ckpt["generator"])
             torch.set_rng_state(ckpt["torch_rng"])
             history, start_epoch, seconds = ckpt["history"], ckpt["epoch"], ckpt["seconds"]
@@ -532,6 +527,17 @@ def _start(config: TrainConfig, num_classes: int, init_state, ui_images):
     if config.uses_rie:
         center = UICenter(ui_center(_ui_embeddings(model, ui_images)), config.ui_center_mode, config.ui_center_momentum)
     return model, head, params, optimizer, criterion, generator, center
+
+
+def load_modules(ckpt: dict, model, head, optimizer, criterion, center) -> None:
+    """A checkpoint's model, head, optimizer, criterion and UI-centre states (both training loops resume
+    through it; each restores its own random-number state)."""
+    model.load_state_dict(ckpt["model"])
+    head.load_state_dict(ckpt["head"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    criterion.load_state_dict(ckpt["criterion"])
+    if center is not None:
+        center.load_state_dict(ckpt["ui_center"])
 
 
 _CHECKPOINT_KEYS = ("config", "epoch", "history", "seconds", "model", "head", "optimizer", "criterion",
