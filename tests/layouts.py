@@ -74,13 +74,17 @@ def make_survface(base):
     return base
 
 
-def make_tinyface_to_train_on(base, identities: int = 16, per_id: int = 9, seed: int = 0):
-    """A TinyFace replica big enough to fine-tune on at the smoke profile (one batch of 128):
-    ``identities`` x ``per_id`` training faces of random colours; a small test split."""
+def _colours(seed: int):
     import random
 
     rng = random.Random(seed)
-    colour = lambda: tuple(rng.randrange(256) for _ in range(3))
+    return lambda: tuple(rng.randrange(256) for _ in range(3))
+
+
+def make_tinyface_to_train_on(base, identities: int = 16, per_id: int = 9, seed: int = 0):
+    """A TinyFace replica big enough to fine-tune on at the smoke profile (one batch of 128):
+    ``identities`` x ``per_id`` training faces of random colours; a small test split."""
+    colour = _colours(seed)
     for i in range(identities):
         for n in range(per_id):
             face(base / "Training_Set" / f"{100 + i}" / f"{100 + i}_{n}.png", colour())
@@ -89,4 +93,50 @@ def make_tinyface_to_train_on(base, identities: int = 16, per_id: int = 9, seed:
         face(test / "Gallery_Match" / f"{i}_1.png", colour())
         face(test / "Probe" / f"{i}_2.png", colour())
     face(test / "Gallery_Distractor" / "x_1.png", colour())
+    return base
+
+
+def make_scface_to_train_on(base, identities: int = 16, seed: int = 0):
+    """An SCFace replica to fine-tune on (it has no training split: gallery and probes stand in):
+    ``identities`` mugshots, each with probes from cameras 1-3 at the three distances (160 faces)."""
+    colour = _colours(seed)
+    for i in range(1, identities + 1):
+        face(base / "mugshot_frontal_cropped_all" / f"{i:03d}_frontal.png", colour())
+        for d in (1, 2, 3):
+            for c in (1, 2, 3):
+                face(base / f"surveillance_cameras_distance_{d}" / f"cam_{c}" / f"{i:03d}_cam{c}_{d}.png", colour())
+    return base
+
+
+def make_survface_to_train_on(base, identities: int = 16, per_id: int = 9, seed: int = 0):
+    """A QMUL-SurvFace replica to fine-tune on: a training split of ``identities`` x ``per_id`` faces,
+    4 gallery people (2 images each) with mated probes, 2 unmated probes, 3 verification pairs."""
+    colour = _colours(seed)
+    for i in range(identities):
+        for n in range(per_id):
+            face(base / "Training_Set" / f"{100 + i}" / f"{100 + i}_1_{n}.png", colour())
+    test = base / "Face_Identification_Test_Set"
+    for i in range(20, 24):
+        face(test / "gallery" / f"{i}_c1_1.png", colour())
+        face(test / "gallery" / f"{i}_c1_2.png", colour())
+        face(test / "mated_probe" / f"{i}_c2_1.png", colour())
+    for i in (30, 31):
+        face(test / "unmated_probe" / f"{i}_c1_1.png", colour())
+    ver = base / "Face_Verification_Test_Set"
+    for name in ("5_a.png", "5_b.png", "6_a.png", "6_b.png", "7_a.png", "8_a.png"):
+        face(ver / "verification_images" / name, colour())
+    make_text(ver / "positive_pairs_names.txt", "5_a.png 5_b.png\n6_a.png 6_b.png\n")
+    make_text(ver / "negative_pairs_names.txt", "5_a.png 7_a.png\n5_a.png 8_a.png\n7_a.png 8_a.png\n")
+    return base
+
+
+TO_TRAIN_ON = {"tinyface": make_tinyface_to_train_on, "scface": make_scface_to_train_on,
+               "survface": make_survface_to_train_on}
+
+
+def make_ui_folder(base, n: int = 24, seed: int = 1):
+    """A folder of ``n`` unlabelled faces (the real sets' UI role, ``ui_dir``)."""
+    colour = _colours(seed)
+    for k in range(n):
+        face(base / f"ui_{k:03d}.png", colour())
     return base

@@ -11,8 +11,8 @@ from layouts import PX, make_scface, make_tinyface, make_tinyface_to_train_on
 
 from rie.common.checks import RIEInputError
 from rie.evaluation.inference import extract
-from rie.experiments.notebook_data import Preprocessed, notebook_data, notebook_model, parse_spec, preprocess_float
-from rie.method.checkpoints import Preprocess
+from rie.experiments.notebook_data import notebook_data, notebook_model, parse_spec
+from rie.method.checkpoints import Preprocess, Preprocessed, preprocess_float
 
 
 class _World(dict):

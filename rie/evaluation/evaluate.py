@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader
 
 from ..common.checks import RIEInputError
 from ..data.evaluation_data import EvalData
-from ..method.checkpoints import LoadedCheckpoint, Preprocess
+from ..method.checkpoints import LoadedCheckpoint, Preprocess, Preprocessed
 from ..method.ri import ui_center
 from .inference import SCORING, extract, scoring_embedding
 from .metrics import cmc, pair_scores, rank1_by_bucket, sample_pairs, tpir_at_fpir, tpr_at_far
@@ -45,12 +45,14 @@ PROTOCOLS = {
 
 
 def unwrap_model(model, preprocess: Preprocess | None = None):
-    """``(network, preprocess or None)`` from a ``LoadedCheckpoint``, an ``RIEModel`` or a backbone.
+    """``(network, preprocess or None)`` from a ``LoadedCheckpoint``, a ``Preprocessed`` wrapper, an
+    ``RIEModel`` or a backbone.
 
     ``None`` means rie's own convention: the dataset's RGB floats in [-1, 1] go in unchanged.
     """
-    if isinstance(model, LoadedCheckpoint):
-        return model.model, preprocess or model.preprocess
+    if isinstance(model, (LoadedCheckpoint, Preprocessed)):
+        net = model.model if isinstance(model, LoadedCheckpoint) else model.net
+        return net, preprocess or model.preprocess
     if not isinstance(model, torch.nn.Module):
         raise RIEInputError(f"model must be a LoadedCheckpoint or a torch module, got {type(model).__name__}")
     if preprocess is not None and not isinstance(preprocess, Preprocess):
@@ -194,6 +196,21 @@ def run_protocols(model, data: EvalData, *, preprocess: Preprocess | None = None
 
 def _pct(x: float) -> str:
     return f"{100 * x:6.2f}"
+
+
+def flat_results(results: dict) -> dict[str, float]:
+    """``run_protocols``' rates as one flat row in %: ``r1 w/o dis``, ``r1 4.2m``, ``TPR@FAR=0.001``, ...
+
+    The column names of notebook 04's tables, so that ``training_and_ablation.table`` prints them."""
+    row = {}
+    for setting, rates in results.get("identification", {}).items():
+        row.update({f"r{k} {setting}": 100 * v for k, v in rates.items()})
+    for key in ("rank1_by_resolution", "rank1_by_distance"):
+        row.update({f"r1 {name}": 100 * v for name, v in results.get(key, {}).get("rank-1", {}).items()})
+    row.update({f"TPR@FAR={far:g}": 100 * v for far, v in results.get("verification", {}).get("TPR@FAR", {}).items()})
+    for name, rates in results.get("open_set", {}).items():
+        row.update({f"{name.split('@')[0]}@FPIR={f:g}": 100 * v for f, v in rates.items()})
+    return row
 
 
 def format_results(results: dict) -> str:

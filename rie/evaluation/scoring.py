@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader
 from ..common.checks import RIEInputError
 from ..common.utils import atomic_write
 from ..data.datasets import FaceFolderSet, check_image_file, load_ui_folder, to_rgb
-from ..method.checkpoints import LoadedCheckpoint, Preprocess
+from ..method.checkpoints import LoadedCheckpoint, Preprocess, Preprocessed
 from ..method.ri import ui_center
 from .inference import extract
 from .quality import crfiqa_score, ers, feature_norm, learned_ri
@@ -72,8 +72,9 @@ def unreadable_path_for(out: Path) -> Path:
 
 def _unwrap(model, preprocess, quality_head):
     """(network, preprocess, CR-FIQA head or None) from a LoadedCheckpoint, an RIEModel or a backbone."""
-    if isinstance(model, LoadedCheckpoint):
-        return model.model, preprocess or model.preprocess, quality_head or model.quality_head
+    if isinstance(model, (LoadedCheckpoint, Preprocessed)):
+        net = model.model if isinstance(model, LoadedCheckpoint) else model.net
+        return net, preprocess or model.preprocess, quality_head or model.quality_head
     if not isinstance(model, torch.nn.Module):
         raise RIEInputError(f"model must be a LoadedCheckpoint or a torch module, got {type(model).__name__}")
     if preprocess is None:  # rie's own convention: RGB in [-1, 1] at the backbone's input size

@@ -22,12 +22,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from ..common.checks import RIEInputError
-from ..data.evaluation_data import KINDS, evaluation_data
-from ..method.checkpoints import FORMATS, Preprocess, load_checkpoint
+from ..data.evaluation_data import KINDS, EvalData, evaluation_data, from_world
+from ..evaluation.evaluate import flat_results, input_size, run_protocols, unwrap_model
+from ..method.checkpoints import FORMATS, Preprocessed, load_checkpoint
 
 REAL_KINDS = tuple(k for k in KINDS if k != "synthetic")
 CHECKPOINT_FORMATS = FORMATS + ("rie",)
@@ -88,6 +87,22 @@ class NotebookData:
     roles: dict
     source: str
     missing: list[str] = field(default_factory=list)
+    streamed: EvalData | None = None  # a real set as read from disk (the synthetic world's is built when asked)
+    ui_dir: str | None = None
+
+    @property
+    def evaluation(self) -> EvalData:
+        """The same set as ``EvalData``, for ``rie.evaluation.evaluate.run_protocols``."""
+        if self.streamed is None:
+            self.streamed = from_world(self.roles)
+        return self.streamed
+
+    def evaluation_at(self, image_size: int) -> EvalData:
+        """The set as ``EvalData`` read at ``image_size`` px (a published checkpoint's own input size)."""
+        have = self.evaluation
+        if self.kind == "synthetic" or int(have["probe"][0][0].shape[-1]) == image_size:
+            return have
+        return evaluation_data(self.kind, self.source, image_size=image_size, ui_dir=self.ui_dir)
 
     @property
     def real(self) -> bool:
@@ -132,39 +147,26 @@ def notebook_data(DATA, world, image_size: int | None = None, ui_dir=None) -> No
     if "ui" not in roles:
         roles["ui"] = world["ui"]
         missing.append("UI faces: the synthetic world's are used (pass ui_dir for real ones)")
-    return NotebookData(kind, roles, str(path), missing)
+    return NotebookData(kind, roles, str(path), missing, data, None if ui_dir is None else str(ui_dir))
+
+
+def evaluate_models(models: dict, data: NotebookData, *, flip: bool = False, **protocol_kw) -> list[dict]:
+    """``{(method, seed): model}`` -> one row per model: every protocol of ``data``'s kind
+    (``rie.evaluation.evaluate.run_protocols``), rates in % (``flat_results``), with ``method`` and ``seed``.
+
+    A published checkpoint (``Preprocessed``) sees a real set read again at its own input size;
+    rie's models see it at the notebook's size, as they were trained."""
+    rows = []
+    for (method, seed), model in models.items():
+        net, preprocess = unwrap_model(model)
+        size = input_size(net, preprocess)
+        source = data.evaluation if preprocess is None or size is None else data.evaluation_at(size)
+        found = run_protocols(model, source, flip=flip, **protocol_kw)
+        rows.append({"method": method, "seed": seed, **flat_results(found)})
+    return rows
 
 
 # ----------------------------------------------------------------------------- models
-
-
-def preprocess_float(x: torch.Tensor, preprocess: Preprocess) -> torch.Tensor:
-    """``Preprocess`` on float RGB images in [-1, 1] (differentiable: Grad-CAM goes through it)."""
-    s = preprocess.input_size
-    if tuple(x.shape[-2:]) != (s, s):
-        x = F.interpolate(x, size=(s, s), mode="bicubic", align_corners=False).clamp(-1.0, 1.0)
-    if preprocess.channel_order == "BGR":
-        x = x.flip(1)
-    lo, hi = preprocess.value_range
-    return (x + 1.0) * (0.5 * (hi - lo)) + lo
-
-
-class Preprocessed(nn.Module):
-    """A published backbone fed like rie's own models: RGB floats in [-1, 1], any size.
-
-    Exposes ``target_layer`` and ``embedding_size`` of the backbone inside (for Grad-CAM)."""
-
-    def __init__(self, net: nn.Module, preprocess: Preprocess):
-        super().__init__()
-        self.net, self.preprocess = net, preprocess
-        self.embedding_size = getattr(net, "embedding_size", None)
-
-    @property
-    def target_layer(self) -> nn.Module:
-        return self.net.target_layer
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(preprocess_float(x, self.preprocess))
 
 
 class ExternalModel(NamedTuple):
@@ -187,5 +189,5 @@ def notebook_model(CHECKPOINT) -> ExternalModel | None:
         model = load_trained(path).model
     else:
         loaded = load_checkpoint(path, fmt)
-        model = Preprocessed(loaded.model, loaded.preprocess)
+        model = Preprocessed(loaded.model, loaded.preprocess, loaded.quality_head)
     return ExternalModel(model.eval(), f"{fmt}:{path.name}")

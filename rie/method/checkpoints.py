@@ -50,6 +50,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..common.checks import RIEInputError
@@ -111,6 +112,36 @@ class Preprocess:
             x = x.flip(1)
         lo, hi = self.value_range
         return x.float().div(255.0).mul(hi - lo).add(lo)
+
+
+def preprocess_float(x: torch.Tensor, preprocess: Preprocess) -> torch.Tensor:
+    """``Preprocess`` on float RGB images in [-1, 1] (differentiable: Grad-CAM goes through it)."""
+    s = preprocess.input_size
+    if tuple(x.shape[-2:]) != (s, s):
+        x = F.interpolate(x, size=(s, s), mode="bicubic", align_corners=False).clamp(-1.0, 1.0)
+    if preprocess.channel_order == "BGR":
+        x = x.flip(1)
+    lo, hi = preprocess.value_range
+    return (x + 1.0) * (0.5 * (hi - lo)) + lo
+
+
+class Preprocessed(nn.Module):
+    """A published backbone fed like rie's own models: RGB floats in [-1, 1], any size.
+
+    Exposes ``target_layer`` and ``embedding_size`` of the backbone inside (for Grad-CAM) and
+    CR-FIQA's ``quality_head`` when the checkpoint has one."""
+
+    def __init__(self, net: nn.Module, preprocess: Preprocess, quality_head: CRFIQAHead | None = None):
+        super().__init__()
+        self.net, self.preprocess, self.quality_head = net, preprocess, quality_head
+        self.embedding_size = getattr(net, "embedding_size", None)
+
+    @property
+    def target_layer(self) -> nn.Module:
+        return self.net.target_layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(preprocess_float(x, self.preprocess))
 
 
 def _as_uint8_nchw(images) -> torch.Tensor:
