@@ -1,13 +1,11 @@
-"""Notebook parameters DATA and CHECKPOINT (rie.experiments.notebook_data), and notebook 03 on a
-tiny TinyFace replica under papermill."""
+"""Notebook parameters DATA and CHECKPOINT (rie.experiments.notebook_data); the notebooks themselves
+run on replicas in test_notebooks_on_replicas.py."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
-from layouts import PX, make_scface, make_tinyface, make_tinyface_to_train_on
+from layouts import PX, make_scface, make_tinyface
 
 from rie.common.checks import RIEInputError
 from rie.evaluation.inference import extract
@@ -70,17 +68,3 @@ def test_a_published_checkpoint_is_fed_its_own_convention(tmp_path):
     assert extract(external.model, torch.zeros(1, 3, 32, 32, dtype=torch.uint8)).v.shape == (1, 512)  # resized
     with pytest.raises(RIEInputError, match="unknown kind 'onnx'"):
         notebook_model(f"onnx:{tmp_path / 'mbf.pth'}")
-
-
-def test_notebook_03_runs_on_a_tinyface_replica_at_the_smoke_profile(tmp_path):
-    from rie.report import NOTEBOOK_DIR, execute
-
-    root = make_tinyface_to_train_on(tmp_path / "tinyface")
-    out = tmp_path / "03.ipynb"
-    execute(NOTEBOOK_DIR / "03_recognizability_index.ipynb", out, profile="smoke",
-            extra={"DATA": f"tinyface:{root}", "CACHE_DIR": str(tmp_path / "cache"), "MODEL_DIR": str(tmp_path / "models")})
-    outputs = [o for c in json.loads(out.read_text())["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
-    assert not [o for o in outputs if o["output_type"] == "error"]
-    text = "".join("".join(o.get("text", "")) for o in outputs)
-    assert "tinyface" in text and "train 144" in text and "144 VLR images, 16 prototypes" in text
-    assert "skipped on tinyface data: Spearman rho" in text and "not available: difficulty" in text
