@@ -32,6 +32,8 @@ def test_specs_are_parsed_and_bad_ones_named(tmp_path):
     with pytest.raises(RIEInputError, match="no such folder"):
         notebook_data(f"tinyface:{tmp_path / 'nowhere'}", _World())
     assert notebook_model(None) is None
+    with pytest.raises(RIEInputError, match="UI_DIR"):
+        notebook_data(None, _World(), ui_dir=tmp_path)
 
 
 def test_a_real_set_comes_in_memory_with_what_it_lacks_named(tmp_path):

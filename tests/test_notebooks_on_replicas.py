@@ -52,7 +52,74 @@ def run_notebook(name: str, replicas, out_dir, **params) -> str:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_notebook_03_on_every_layout(kind, replicas, tmp_path):
-    text = run_notebook("03_recognizability_index", replicas, tmp_path, DATA=f"{kind}:{replicas[kind]}")
+    ui_dir = str(replicas["ui"]) if kind == "scface" else None  # one layout with its own UI folder
+    text = run_notebook("03_recognizability_index", replicas, tmp_path, DATA=f"{kind}:{replicas[kind]}", UI_DIR=ui_dir)
     n_train = {"tinyface": 144, "scface": 160, "survface": 144}[kind]
     assert f"{kind} (" in text and f"train {n_train}" in text and f"{n_train} VLR images, 16 prototypes" in text
+    assert ("ui 24" in text) == (ui_dir is not None) and ("synthetic world's are used" in text) == (ui_dir is None)
     assert f"skipped on {kind} data: Spearman rho" in text and "not available: difficulty" in text
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_notebook_02_on_every_layout(kind, replicas, rie_folder, tmp_path):
+    # TinyFace and SurvFace with the model pretrained here; SCFace with a rie model folder
+    checkpoint = f"rie:{rie_folder}" if kind == "scface" else None
+    ui_dir = str(replicas["ui"]) if kind == "survface" else None  # one layout with its own UI folder
+    text = run_notebook("02_ui_cluster_discovery", replicas, tmp_path, DATA=f"{kind}:{replicas[kind]}", UI_DIR=ui_dir,
+                        CHECKPOINT=checkpoint)
+    assert ("ui 24" in text) == (ui_dir is not None)
+    assert f"{kind} (" in text and "not available: difficulty" in text
+    assert {"tinyface": "identification (CMC, %)", "scface": "rank-1 by distance (%)",
+            "survface": "open-set identification (%)"}[kind] in text
+    assert f"skipped on {kind} data: AUROC" in text and f"skipped on {kind} data: d_UI by camera tier" in text
+    assert "Sarle's coefficient" in text and "verdict:" in text
+    if checkpoint:
+        assert f"using rie:{rie_folder.name}" in text and "skipped: fine-tuning starts" in text
+    else:  # fine-tuned on the replica's training faces: the set's protocols before and after
+        assert "skipped on " + kind + " data: the calibration table" in text and "fine-tuned ArcFace:" in text
+        assert "L_cls over the last two epochs" in text
+
+
+@pytest.fixture(scope="module")
+def rie_folder(tmp_path_factory):
+    """A rie model folder (``train_or_load``'s), RIE branches included: one quick epoch on random faces."""
+    from rie.training.recipes import finetune_config
+    from rie.training.train import train_or_load
+
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (64, 3, 32, 32), generator=gen, dtype=torch.uint8)
+    config = finetune_config("smoke", "rie", seed=0).replace(epochs=1, freeze_backbone_epochs=0, batch_size=32)
+    models = tmp_path_factory.mktemp("rie_model")
+    result = train_or_load(config, images, torch.arange(64) % 8, images[:16], cache_dir=models, progress=False)
+    return models / result.key
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_notebook_04_evaluates_on_every_layout(kind, replicas, mobilefacenet, rie_folder, tmp_path):
+    # TinyFace: the notebook's own models only; SCFace: with a rie model folder; SurvFace: with a published checkpoint
+    checkpoint = {"tinyface": None, "scface": f"rie:{rie_folder}", "survface": f"arcface_torch:{mobilefacenet}"}[kind]
+    ui_dir = str(replicas["ui"]) if kind == "tinyface" else None  # one layout with its own UI folder
+    text = run_notebook("04_training_and_ablation", replicas, tmp_path, DATA=f"{kind}:{replicas[kind]}", UI_DIR=ui_dir,
+                        CHECKPOINT=checkpoint)
+    assert ("ui 24" in text) == (ui_dir is not None)
+    assert f"{kind} (" in text and "DATA and CHECKPOINT are None" not in text
+    title = {"tinyface": "Table 1 (TinyFace), mean", "scface": "Table 2 (SCFace), mean", "survface": "Table 3 (SurvFace), mean"}[kind]
+    assert title in text and "Baseline (ArcFace)" in text
+    names = {"tinyface": ["r1 w/o dis", "r20 w/ dis"], "scface": ["r1 4.2m", "r1 1.0m", "r1 all"],
+             "survface": ["TPR@FAR=0.3", "TPIR20@FPIR=0.3"]}[kind]
+    assert all(n in text for n in names)
+    if checkpoint:
+        assert checkpoint.split(":")[0] + ":" + checkpoint.rsplit("/", 1)[-1] in text  # its row, by name
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_notebook_06_on_every_layout(kind, replicas, rie_folder, tmp_path):
+    # TinyFace: the notebook's own models; SCFace: a rie model folder; SurvFace: the pretrained encoder as a
+    # published checkpoint would come (a published 112 px network is left to 04 and 07: Grad-CAM on it is slow)
+    checkpoint = {"tinyface": None, "scface": f"rie:{rie_folder}", "survface": f"rie:{rie_folder}"}[kind]
+    text = run_notebook("06_grad_cam", replicas, tmp_path, DATA=f"{kind}:{replicas[kind]}", CHECKPOINT=checkpoint)
+    n_probes = {"tinyface": 4, "scface": 144, "survface": 4}[kind]
+    assert f"{kind} (" in text and f"{n_probes} probes" in text
+    assert f"skipped on {kind} data: part concentration" in text and f"skipped on {kind} data: the claims" in text
+    if checkpoint:
+        assert checkpoint.split(":")[0] + ":" + checkpoint.rsplit("/", 1)[-1] in text

@@ -30,6 +30,7 @@ def test_each_figure_builds_and_closes():
         plots.image_grid(torch.zeros(3, 3, 8, 8, dtype=torch.uint8), titles=["a", "b", "c"], ncols=2),
         ui_cluster_discovery.ladder_curve({32: 0.9, 8: 0.1}),
         ui_cluster_discovery.umap_scatter(rng.normal(size=(10, 2)), np.repeat([0, 1], 5), rng.uniform(size=10), {0: "a", 1: "b"}),
+        ui_cluster_discovery.umap_scatter(rng.normal(size=(10, 2)), np.repeat([0, 1], 5), None, {0: "a", 1: "b"}),  # real faces
         ui_cluster_discovery.ui_distance_histogram(d, two_gaussian_mixture(d), highlight=d > 0.5, highlight_label="x"),
         recognizability_index.proximity_panels({"d_P": d, "xi": d + 1}, rng.uniform(size=400), {"d_P": 0.1, "xi": -0.2}),
         recognizability_index.diversion_plot(torch.randn(50) + 3, torch.randn(50), 1.645),

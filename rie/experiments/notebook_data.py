@@ -135,6 +135,8 @@ def notebook_data(DATA, world, image_size: int | None = None, ui_dir=None) -> No
     labelled faces there are), and the world's UI faces when no ``ui_dir`` is given (said in ``missing``).
     """
     if DATA is None:
+        if ui_dir is not None:
+            raise RIEInputError("UI_DIR (ui_dir) is for a real set given by DATA; the synthetic world has its own UI faces")
         return NotebookData("synthetic", dict(world), "the synthetic world")
     kind, path = parse_spec(DATA, REAL_KINDS, "DATA")
     size = image_size or int(world["probe"].images.shape[-1])
@@ -152,18 +154,18 @@ def notebook_data(DATA, world, image_size: int | None = None, ui_dir=None) -> No
 
 def evaluate_models(models: dict, data: NotebookData, *, flip: bool = False, **protocol_kw) -> list[dict]:
     """``{(method, seed): model}`` -> one row per model: every protocol of ``data``'s kind
-    (``rie.evaluation.evaluate.run_protocols``), rates in % (``flat_results``), with ``method`` and ``seed``.
+    (``protocols_of``), rates in % (``flat_results``), with ``method`` and ``seed``."""
+    return [{"method": method, "seed": seed, **flat_results(protocols_of(model, data, flip=flip, **protocol_kw))}
+            for (method, seed), model in models.items()]
 
-    A published checkpoint (``Preprocessed``) sees a real set read again at its own input size;
-    rie's models see it at the notebook's size, as they were trained."""
-    rows = []
-    for (method, seed), model in models.items():
-        net, preprocess = unwrap_model(model)
-        size = input_size(net, preprocess)
-        source = data.evaluation if preprocess is None or size is None else data.evaluation_at(size)
-        found = run_protocols(model, source, flip=flip, **protocol_kw)
-        rows.append({"method": method, "seed": seed, **flat_results(found)})
-    return rows
+
+def protocols_of(model, data: NotebookData, **protocol_kw) -> dict:
+    """``run_protocols`` of one model on ``data``; a published checkpoint (``Preprocessed``) sees a
+    real set read at its own input size, rie's models see it at the notebook's size."""
+    net, preprocess = unwrap_model(model)
+    size = input_size(net, preprocess)
+    source = data.evaluation if preprocess is None or size is None else data.evaluation_at(size)
+    return run_protocols(model, source, **protocol_kw)
 
 
 # ----------------------------------------------------------------------------- models

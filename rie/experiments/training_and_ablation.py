@@ -263,6 +263,15 @@ def _label(group) -> str:
     return str(group)
 
 
+def protocol_tables(columns) -> dict[str, list[str]]:
+    """Protocol columns (``all_protocols``' or ``rie.evaluation.evaluate.flat_results``') grouped as the
+    paper's Tables 1-3; a group the data has no column for is left out."""
+    groups = {"Table 1 (TinyFace)": [c for c in columns if c.startswith(("r1 w", "r5", "r20"))],
+              "Table 2 (SCFace)": [c for c in columns if c.startswith("r1 ") and "dis" not in c],
+              "Table 3 (SurvFace)": [c for c in columns if c.startswith(("TPR", "TPIR"))]}
+    return {title: found for title, found in groups.items() if found}
+
+
 def comparison_table(rows: list[dict], columns, a: str = OURS, b: str = BASELINE, width: int = 18) -> str:
     """One line per metric: ``b`` and ``a`` as mean ± std over seeds, their paired difference with its
     95 % interval, and its verdict."""

@@ -68,17 +68,20 @@ def ladder_curve(rank1_by_resolution: dict, title: str = "rank-1 vs sensor resol
 
 
 def umap_scatter(coords, group, difficulty, group_names: dict, title: str = "UMAP of the embeddings"):
-    """Left: points coloured by set (HR, VLR, UI); right: the same points coloured by ground-truth difficulty."""
-    coords, group, difficulty = np.asarray(coords), np.asarray(group), np.asarray(difficulty)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.4))
+    """Left: points coloured by set (HR, VLR, UI); right: the same points coloured by ground-truth
+    difficulty (left out when ``difficulty`` is None: real faces have none)."""
+    coords, group = np.asarray(coords), np.asarray(group)
+    fig, axes = plt.subplots(1, 2 if difficulty is not None else 1, figsize=(10 if difficulty is not None else 5.2, 4.4), squeeze=False)
+    axes = axes[0]
     for g, name in group_names.items():
         m = group == g
         axes[0].scatter(coords[m, 0], coords[m, 1], s=3, alpha=0.5, label=name)
     axes[0].legend(markerscale=4, fontsize=8)
     axes[0].set_title("by set")
-    sc = axes[1].scatter(coords[:, 0], coords[:, 1], s=3, c=difficulty, cmap="viridis", alpha=0.6)
-    fig.colorbar(sc, ax=axes[1], label="ground-truth difficulty")
-    axes[1].set_title("by difficulty")
+    if difficulty is not None:
+        sc = axes[1].scatter(coords[:, 0], coords[:, 1], s=3, c=np.asarray(difficulty), cmap="viridis", alpha=0.6)
+        fig.colorbar(sc, ax=axes[1], label="ground-truth difficulty")
+        axes[1].set_title("by difficulty")
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
