@@ -162,6 +162,7 @@ def test_external_scores_are_the_ones_the_checkpoint_has(fmt, kind, names):
 
 
 def test_external_scores_of_an_rie_model_lead_with_its_learned_ri():
+    from rie.evaluation.quality import learned_ri
     from rie.experiments.notebook_data import ExternalModel
     from rie.method.backbones import make_backbone
     from rie.method.model import RIEModel
@@ -171,6 +172,7 @@ def test_external_scores_of_an_rie_model_lead_with_its_learned_ri():
     images = torch.randint(0, 256, (5, 3, 32, 32), dtype=torch.uint8)
     scores = quality_study.external_scores(ExternalModel(model, "rie:folder"), images, images[:3])
     assert list(scores) == [quality_study.RI, quality_study.NORM, "ERS"] and all(len(s) == 5 for s in scores.values())
+    assert torch.allclose(scores[quality_study.RI], learned_ri(model, images))
 
 
 @pytest.mark.parametrize("verdict, effect, words", [

@@ -24,7 +24,7 @@ from ..evaluation.inference import extract
 from ..evaluation.metrics import erc, pair_quality, pair_scores, sample_pairs
 from ..evaluation.quality import crfiqa_score, ers, feature_norm, learned_ri
 from ..evaluation.verdicts import effect, make_claim, paired_effect
-from ..method.ri import ui_center
+from ..method.ri import ui_center, ui_proximity
 from . import training_and_ablation as ablation
 
 SCORES = tuple(SCORE_LABELS.values())
@@ -98,20 +98,23 @@ def test_split(data):
     return torch.cat([r.images for r in roles]), torch.cat([r.labels for r in roles]), difficulty
 
 
+@torch.no_grad()
 def external_scores(external, images: torch.Tensor, ui_images: torch.Tensor) -> dict[str, torch.Tensor]:
     """``{score name: tensor}`` of the one model ``CHECKPOINT`` gives (``notebook_data.ExternalModel``):
     the learned RI of an RIE model (a ``rie:`` folder), CR-FIQA where it has the quality head, its
-    feature norm (named MagFace's or AdaFace's only in those formats) and ERS (UI centre of ``ui_images``)."""
+    feature norm (named MagFace's or AdaFace's only in those formats) and ERS (UI centre of ``ui_images``).
+
+    The same scores as ``rie.evaluation.quality``'s, from one pass over ``images`` (a published
+    checkpoint runs at 112 px)."""
     model, fmt = external.model, external.name.split(":", 1)[0]
     head = getattr(model, "quality_head", None)  # a published CR-FIQA checkpoint's
     head = getattr(model, "crfiqa", None) if head is None else head  # an RIEModel trained with CR-FIQA's loss
-    s = {}
-    if hasattr(model, "regression"):
-        s[RI] = learned_ri(model, images)
+    found = extract(model, images)
+    s = {} if found.xi_hat is None else {RI: found.xi_hat}
     if head is not None:
-        s[SCORE_LABELS["crfiqa"]] = crfiqa_score(model, head, images)
-    s[SCORE_LABELS[fmt] if fmt in ("magface", "adaface") else NORM] = feature_norm(model, images)
-    s[SCORE_LABELS["ers"]] = ers(model, images, ui_center(extract(model, ui_images).v))
+        s[SCORE_LABELS["crfiqa"]] = head(found.v)
+    s[SCORE_LABELS[fmt] if fmt in ("magface", "adaface") else NORM] = found.v.norm(dim=1)
+    s[SCORE_LABELS["ers"]] = ui_proximity(found.v, ui_center(extract(model, ui_images).v))
     return s
 
 
