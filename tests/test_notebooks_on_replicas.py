@@ -56,3 +56,48 @@ def test_notebook_03_on_every_layout(kind, replicas, tmp_path):
     n_train = {"tinyface": 144, "scface": 160, "survface": 144}[kind]
     assert f"{kind} (" in text and f"train {n_train}" in text and f"{n_train} VLR images, 16 prototypes" in text
     assert f"skipped on {kind} data: Spearman rho" in text and "not available: difficulty" in text
+
+
+@pytest.fixture(scope="module")
+def rie_folder(replicas):
+    """A ``rie:`` model folder: an RIE fine-tune (one epoch, no pretrained state) of random faces."""
+    from rie.training.recipes import finetune_config
+    from rie.training.train import train_or_load
+
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (128, 3, 32, 32), dtype=torch.uint8)
+    config = finetune_config("smoke", "rie").replace(epochs=1, freeze_backbone_epochs=0)
+    result = train_or_load(config, images, torch.arange(16).repeat_interleave(8), images[:32], cache_dir=replicas["models"],
+                           progress=False)
+    return replicas["models"] / result.key
+
+
+# Every layout runs; DATA alone (the models fine-tuned on the replica) on SCFace, the one with the most
+# test faces; a published checkpoint and a rie folder on the two small ones (a MobileFaceNet runs at 112 px).
+NOTEBOOK_07 = {"tinyface": "arcface_torch", "scface": None, "survface": "rie"}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_notebook_07_on_every_layout(kind, replicas, mobilefacenet, request, tmp_path):
+    fmt = NOTEBOOK_07[kind]
+    params = {"DATA": f"{kind}:{replicas[kind]}"}
+    if fmt is not None:
+        path = mobilefacenet if fmt == "arcface_torch" else request.getfixturevalue("rie_folder")
+        params["CHECKPOINT"] = f"{fmt}:{path}"
+    text = run_notebook("07_quality_and_erc", replicas, tmp_path, **params)
+    n_test = {"tinyface": 8, "scface": 160, "survface": 12}[kind]
+    assert f"{kind} (" in text and "not available: difficulty" in text
+    assert f"{n_test} test images of" in text
+    assert f"skipped on {kind} data: Spearman rho against the true difficulty" in text
+    assert "Spearman rho with difficulty" not in text  # nor its claims
+    if fmt is None:  # five fine-tuned models per seed pair, two recognition models, the claims without the rho ones
+        assert "7 fine-tuned models" in text and "recognition model: arcface " in text and "recognition model: rie " in text
+        assert "RI's distribution is negatively skewed" in text and "RI has a smaller ERC area than ERS" in text
+        assert "RI follows the true difficulty" not in text and f"skipped on {kind} data: the claims against the true difficulty" in text
+    else:  # one model: the scores it has, it recognises the pairs, no paired claims
+        name = f"{fmt}:{path.name}"
+        scores = {"arcface_torch": ["feature norm", "ERS"], "rie": ["RI (ours)", "feature norm", "ERS"]}[fmt]
+        assert f"using {name}: nothing fine-tuned" in text and f"recognition model: {name} " in text
+        assert [line.split(" skew ")[0].strip() for line in text.splitlines() if " skew " in line and "over 1 seed pairs" in line] == scores
+        assert "CR-FIQA" not in text and "MagFace" not in text
+        assert "skipped: the claims compare the notebook's own methods" in text and "claims hold" not in text
