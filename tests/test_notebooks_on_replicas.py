@@ -39,6 +39,20 @@ def mobilefacenet(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="module")
+def rie_folder(tmp_path_factory):
+    """A rie model folder (``train_or_load``'s), RIE branches included: one quick epoch on random faces."""
+    from rie.training.recipes import finetune_config
+    from rie.training.train import train_or_load
+
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (64, 3, 32, 32), generator=gen, dtype=torch.uint8)
+    config = finetune_config("smoke", "rie", seed=0).replace(epochs=1, freeze_backbone_epochs=0, batch_size=32)
+    models = tmp_path_factory.mktemp("rie_model")
+    result = train_or_load(config, images, torch.arange(64) % 8, images[:16], cache_dir=models, progress=False)
+    return models / result.key
+
+
 def run_notebook(name: str, replicas, out_dir, **params) -> str:
     """Execute ``notebooks/<name>.ipynb`` at the smoke profile; its printed text (no error allowed)."""
     out = out_dir / f"{name}.ipynb"
@@ -80,20 +94,6 @@ def test_notebook_02_on_every_layout(kind, replicas, rie_folder, tmp_path):
         assert "L_cls over the last two epochs" in text
 
 
-@pytest.fixture(scope="module")
-def rie_folder(tmp_path_factory):
-    """A rie model folder (``train_or_load``'s), RIE branches included: one quick epoch on random faces."""
-    from rie.training.recipes import finetune_config
-    from rie.training.train import train_or_load
-
-    gen = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (64, 3, 32, 32), generator=gen, dtype=torch.uint8)
-    config = finetune_config("smoke", "rie", seed=0).replace(epochs=1, freeze_backbone_epochs=0, batch_size=32)
-    models = tmp_path_factory.mktemp("rie_model")
-    result = train_or_load(config, images, torch.arange(64) % 8, images[:16], cache_dir=models, progress=False)
-    return models / result.key
-
-
 @pytest.mark.parametrize("kind", KINDS)
 def test_notebook_04_evaluates_on_every_layout(kind, replicas, mobilefacenet, rie_folder, tmp_path):
     # TinyFace: the notebook's own models only; SCFace: with a rie model folder; SurvFace: with a published checkpoint
@@ -114,12 +114,43 @@ def test_notebook_04_evaluates_on_every_layout(kind, replicas, mobilefacenet, ri
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_notebook_06_on_every_layout(kind, replicas, rie_folder, tmp_path):
-    # TinyFace: the notebook's own models; SCFace: a rie model folder; SurvFace: the pretrained encoder as a
-    # published checkpoint would come (a published 112 px network is left to 04 and 07: Grad-CAM on it is slow)
-    checkpoint = {"tinyface": None, "scface": f"rie:{rie_folder}", "survface": f"rie:{rie_folder}"}[kind]
+    # TinyFace: the notebook's own models; SCFace and SurvFace: a rie model folder (a published 112 px
+    # network is left to 04 and 07: Grad-CAM through it is slow on a CPU)
+    checkpoint = None if kind == "tinyface" else f"rie:{rie_folder}"
     text = run_notebook("06_grad_cam", replicas, tmp_path, DATA=f"{kind}:{replicas[kind]}", CHECKPOINT=checkpoint)
     n_probes = {"tinyface": 4, "scface": 144, "survface": 4}[kind]
     assert f"{kind} (" in text and f"{n_probes} probes" in text
     assert f"skipped on {kind} data: part concentration" in text and f"skipped on {kind} data: the claims" in text
     if checkpoint:
         assert checkpoint.split(":")[0] + ":" + checkpoint.rsplit("/", 1)[-1] in text
+
+
+# Every layout runs; DATA alone (the models fine-tuned on the replica) on SCFace, the one with the most
+# test faces; a published checkpoint and a rie folder on the two small ones (a MobileFaceNet runs at 112 px).
+NOTEBOOK_07 = {"tinyface": "arcface_torch", "scface": None, "survface": "rie"}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_notebook_07_on_every_layout(kind, replicas, mobilefacenet, request, tmp_path):
+    fmt = NOTEBOOK_07[kind]
+    params = {"DATA": f"{kind}:{replicas[kind]}", "UI_DIR": str(replicas["ui"]) if kind == "scface" else None}
+    if fmt is not None:
+        path = mobilefacenet if fmt == "arcface_torch" else request.getfixturevalue("rie_folder")
+        params["CHECKPOINT"] = f"{fmt}:{path}"
+    text = run_notebook("07_quality_and_erc", replicas, tmp_path, **params)
+    n_test = {"tinyface": 8, "scface": 160, "survface": 12}[kind]
+    assert f"{kind} (" in text and "not available: difficulty" in text
+    assert f"{n_test} test images of" in text and ("ui 24" in text) == (kind == "scface")
+    assert f"skipped on {kind} data: Spearman rho against the true difficulty" in text
+    assert "Spearman rho with difficulty" not in text  # nor its claims
+    if fmt is None:  # five fine-tuned models per seed pair, two recognition models, the claims without the rho ones
+        assert "7 fine-tuned models" in text and "recognition model: arcface " in text and "recognition model: rie " in text
+        assert "RI's distribution is negatively skewed" in text and "RI has a smaller ERC area than ERS" in text
+        assert "RI follows the true difficulty" not in text and f"skipped on {kind} data: the claims against the true difficulty" in text
+    else:  # one model: the scores it has, it recognises the pairs, no paired claims
+        name = f"{fmt}:{path.name}"
+        scores = {"arcface_torch": ["feature norm", "ERS"], "rie": ["RI (ours)", "feature norm", "ERS"]}[fmt]
+        assert f"using {name}: nothing fine-tuned" in text and f"recognition model: {name} " in text
+        assert [line.split(" skew ")[0].strip() for line in text.splitlines() if " skew " in line and "over 1 seed pairs" in line] == scores
+        assert "CR-FIQA" not in text and "MagFace" not in text
+        assert "skipped: the claims compare the notebook's own methods" in text and "claims hold" not in text

@@ -112,3 +112,75 @@ def test_coverage_says_what_n_covers():
     assert quality_study.coverage([(0, 0), (1, 0)]) == "n = 2: 2 encoders, one fine-tune each"
     assert quality_study.coverage([(0, 0)]) == "n = 1: 1 encoder, one fine-tune each"
     assert quality_study.coverage([(0, 0), (0, 1), (1, 0)]) == "n = 3 seed pairs"
+
+
+def test_test_split_is_gallery_then_probe_and_has_no_difficulty_on_a_real_set():
+    from rie.experiments.notebook_data import Faces
+
+    def role(n, start, difficulty=None):
+        return Faces(torch.full((n, 3, 4, 4), start, dtype=torch.uint8), torch.arange(start, start + n), "r", difficulty=difficulty)
+
+    real = {"gallery": role(2, 0), "probe": role(3, 10)}
+    images, labels, difficulty = quality_study.test_split(real)
+    assert labels.tolist() == [0, 1, 10, 11, 12] and images[:, 0, 0, 0].tolist() == [0, 0, 10, 10, 10] and difficulty is None
+    synthetic = {"gallery": role(2, 0, torch.tensor([0.1, 0.2])), "probe": role(1, 5, torch.tensor([0.9]))}
+    assert quality_study.test_split(synthetic)[2].tolist() == pytest.approx([0.1, 0.2, 0.9])
+
+
+class _Scored(PixelModel):
+    """A stand-in checkpoint: optionally CR-FIQA's ``quality_head`` (published) or ``crfiqa`` and ``regression`` (an RIEModel)."""
+
+    def __init__(self, head=None, crfiqa=None):
+        super().__init__(pool=8)
+        self.quality_head, self.crfiqa = head, crfiqa
+
+
+@pytest.mark.parametrize("fmt, kind, names", [
+    ("arcface_torch", None, [quality_study.NORM, "ERS"]),
+    ("magface", None, ["MagFace norm", "ERS"]),
+    ("adaface", None, ["AdaFace norm", "ERS"]),
+    ("crfiqa", "quality_head", ["CR-FIQA", quality_study.NORM, "ERS"]),
+    ("rie", "crfiqa", ["CR-FIQA", quality_study.NORM, "ERS"]),
+])
+def test_external_scores_are_the_ones_the_checkpoint_has(fmt, kind, names):
+    from rie.evaluation.inference import extract
+    from rie.evaluation.quality import ers, feature_norm
+    from rie.experiments.notebook_data import ExternalModel
+    from rie.method.crfiqa import CRFIQAHead
+    from rie.method.ri import ui_center
+
+    torch.manual_seed(0)
+    images, ui = torch.rand(6, 3, 16, 16), torch.rand(4, 3, 16, 16)
+    head = CRFIQAHead(12)  # 3 channels x (16 / 8)^2
+    model = _Scored(**({} if kind is None else {"head" if kind == "quality_head" else "crfiqa": head}))
+    scores = quality_study.external_scores(ExternalModel(model, f"{fmt}:model.pth"), images, ui)
+    assert list(scores) == names
+    assert torch.allclose(scores["ERS"], ers(model, images, ui_center(extract(model, ui).v)))
+    assert torch.allclose(scores[names[-2]], feature_norm(model, images))
+    if "CR-FIQA" in names:
+        assert torch.allclose(scores["CR-FIQA"], head(extract(model, images).v))
+
+
+def test_external_scores_of_an_rie_model_lead_with_its_learned_ri():
+    from rie.evaluation.quality import learned_ri
+    from rie.experiments.notebook_data import ExternalModel
+    from rie.method.backbones import make_backbone
+    from rie.method.model import RIEModel
+
+    torch.manual_seed(0)
+    model = RIEModel(make_backbone("small_facenet", embedding_size=16, input_size=32)).eval()
+    images = torch.randint(0, 256, (5, 3, 32, 32), dtype=torch.uint8)
+    scores = quality_study.external_scores(ExternalModel(model, "rie:folder"), images, images[:3])
+    assert list(scores) == [quality_study.RI, quality_study.NORM, "ERS"] and all(len(s) == 5 for s in scores.values())
+    assert torch.allclose(scores[quality_study.RI], learned_ri(model, images))
+
+
+@pytest.mark.parametrize("verdict, effect, words", [
+    ("holds", 0.5, "negatively skewed, as the paper reads it"),
+    ("reversed", -0.5, "positively skewed: the opposite"),
+    ("within spread", -0.1, "mean skew positive, but not beyond the seed spread"),
+    ("within spread", 0.1, "mean skew negative, but not beyond"),
+    ("undefined", float("nan"), "undefined"),
+])
+def test_skew_reading_words_the_verdict(verdict, effect, words):
+    assert quality_study.skew_reading({"verdict": verdict, "effect": effect}).startswith(words)

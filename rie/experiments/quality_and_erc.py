@@ -5,6 +5,9 @@ RIE model), CR-FIQA (its own model), MagFace's and AdaFace's feature norms (thei
 models) and ERS (distance to the UI centre, with the ArcFace baseline). Verification pairs
 are scored by a *recognition* model (the baseline or RIE); each quality score decides
 which pairs are rejected first.
+
+A real set (notebook 07's ``DATA``) gives the test split through ``test_split``; a model given by
+``CHECKPOINT`` gives the scores it has (``external_scores``) and recognises the pairs itself.
 """
 
 from __future__ import annotations
@@ -21,11 +24,12 @@ from ..evaluation.inference import extract
 from ..evaluation.metrics import erc, pair_quality, pair_scores, sample_pairs
 from ..evaluation.quality import crfiqa_score, ers, feature_norm, learned_ri
 from ..evaluation.verdicts import effect, make_claim, paired_effect
-from ..method.ri import ui_center
+from ..method.ri import ui_center, ui_proximity
 from . import training_and_ablation as ablation
 
 SCORES = tuple(SCORE_LABELS.values())
 RI = SCORE_LABELS["rie"]
+NORM = "feature norm"  # a checkpoint's embedding norm, when it is neither MagFace's nor AdaFace's
 STYLES = ("recompute", "fixed")
 # the model each score needs -> its Table 4 row in notebook 04 (CR-FIQA has no row there: its own config)
 MODEL_ROWS = {"arcface": TABLE4_LABELS["arcface"], "rie": TABLE4_LABELS["rie"], "magface": TABLE4_LABELS["magface"],
@@ -84,6 +88,34 @@ def scores_by_seed(models: dict, images: torch.Tensor, ui_images: torch.Tensor) 
             s[SCORE_LABELS["ers"]] = ers(have["arcface"].model, images, ui_center(extract(have["arcface"].model, ui_images).v))
         out[seed] = s
     return out
+
+
+def test_split(data):
+    """``(images, labels, difficulty)`` of the test split: gallery then probe images of ``data`` (the
+    world or a notebook's ``NotebookData``); ``difficulty`` is None when a role has none (a real set)."""
+    roles = (data["gallery"], data["probe"])
+    difficulty = None if any(r.difficulty is None for r in roles) else torch.cat([r.difficulty for r in roles])
+    return torch.cat([r.images for r in roles]), torch.cat([r.labels for r in roles]), difficulty
+
+
+@torch.no_grad()
+def external_scores(external, images: torch.Tensor, ui_images: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``{score name: tensor}`` of the one model ``CHECKPOINT`` gives (``notebook_data.ExternalModel``):
+    the learned RI of an RIE model (a ``rie:`` folder), CR-FIQA where it has the quality head, its
+    feature norm (named MagFace's or AdaFace's only in those formats) and ERS (UI centre of ``ui_images``).
+
+    The same scores as ``rie.evaluation.quality``'s, from one pass over ``images`` (a published
+    checkpoint runs at 112 px)."""
+    model, fmt = external.model, external.name.split(":", 1)[0]
+    head = getattr(model, "quality_head", None)  # a published CR-FIQA checkpoint's
+    head = getattr(model, "crfiqa", None) if head is None else head  # an RIEModel trained with CR-FIQA's loss
+    found = extract(model, images)
+    s = {} if found.xi_hat is None else {RI: found.xi_hat}
+    if head is not None:
+        s[SCORE_LABELS["crfiqa"]] = head(found.v)
+    s[SCORE_LABELS[fmt] if fmt in ("magface", "adaface") else NORM] = found.v.norm(dim=1)
+    s[SCORE_LABELS["ers"]] = ui_proximity(found.v, ui_center(extract(model, ui_images).v))
+    return s
 
 
 def quality_scores(models: dict, images: torch.Tensor, ui_images: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -169,6 +201,15 @@ def skew_claim(skews: dict) -> dict:
     ``skews``: ``{seed pair: skew of RI}``."""
     return make_claim(f"RI's distribution is negatively skewed as in Fig. 6 ({coverage(skews)})",
                       effect([-float(s) for s in skews.values()]), unit="")
+
+
+def skew_reading(claim: dict) -> str:
+    """The skew claim's verdict in words: whether RI's distribution is skewed as the paper reads Fig. 6."""
+    sign = "negative" if claim["effect"] > 0 else "positive"
+    return {"holds": "negatively skewed, as the paper reads it",
+            "reversed": "positively skewed: the opposite of the paper's reading (negative skew)",
+            "within spread": f"mean skew {sign}, but not beyond the seed spread: the paper's reading is not confirmed",
+            "undefined": "undefined"}[claim["verdict"]]
 
 
 def rho_claims(rows: list[dict], ri: str = RI) -> list[dict]:
