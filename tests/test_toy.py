@@ -299,3 +299,14 @@ def test_interactive_figure_smoke(tmp_path):
     matplotlib.pyplot.close(toy.interactive_figure(beta=3.0, tau=1.0, hard_resolution=10, **kw))
     names = sorted(p.name.split("-")[1] for p in tmp_path.iterdir())
     assert names == ["arcface", "pretrain", "rie", "rie"]
+
+
+def test_gradient_terms_and_the_clip_setting():
+    history = [{"frozen": True, "grad_norm": 99.0, "grad/l1/trunk": 99.0},
+               {"frozen": False, "grad_norm": 30.0, "grad/l1/trunk": 20.0, "grad/cls/trunk": 2.0, "grad/cls/prototypes": 5.0},
+               {"frozen": False, "grad_norm": 10.0, "grad/l1/trunk": 40.0, "grad/cls/trunk": 4.0}]
+    assert toy.gradient_terms(history) == {"l1": 30.0, "cls": 3.0}  # the frozen epoch left out
+    assert toy.gradient_terms(history, "prototypes") == {"cls": 5.0}
+    assert toy.mean_grad_norm(history) == 20.0 and math.isnan(toy.mean_grad_norm([{"frozen": True, "grad_norm": 1.0}]))
+    assert toy.method_config("rie").clip_grad_norm == toy.CLIP == 5.0
+    assert toy.method_config("arcface", clip_grad_norm=toy.LOOSE_CLIP).clip_grad_norm == 20.0

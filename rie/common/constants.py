@@ -101,13 +101,14 @@ NOTEBOOK_SIZES = MappingProxyType({
         "paper": dict(n_mated=6000, n_nonmated=50000, ladder_identities=100),
     },
     # the 2-D toy: fine-tuning and pretraining epochs, seeds, training / held-out / clean pretraining
-    # photos per identity, UI faces
+    # photos per identity, UI faces, and the seeds of the clip check (ArcFace and RIE again, loose clip)
     "05_toy_embedding": {
-        "smoke": dict(epochs=3, pretrain_epochs=2, n_seeds=2, train_per_id=8, test_per_id=4, pretrain_per_id=8, n_ui=32),
+        "smoke": dict(epochs=3, pretrain_epochs=2, n_seeds=2, train_per_id=8, test_per_id=4, pretrain_per_id=8, n_ui=32,
+                      n_clip_seeds=2),
         "default": dict(epochs=30, pretrain_epochs=25, n_seeds=6, train_per_id=32, test_per_id=24, pretrain_per_id=32,
-                        n_ui=256),
+                        n_ui=256, n_clip_seeds=3),
         "paper": dict(epochs=60, pretrain_epochs=50, n_seeds=8, train_per_id=64, test_per_id=40, pretrain_per_id=64,
-                      n_ui=512),
+                      n_ui=512, n_clip_seeds=8),
     },
     # people on the resolution ladder (the positive control of Section 5)
     "06_grad_cam": {"smoke": dict(ladder_identities=20), "default": dict(ladder_identities=100),

@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 
 from ..common.checks import RIEInputError
-from ..common.constants import NO_RIE_TERMS, PAPER_WEIGHTS, SHORT_LABELS
+from ..common.constants import FINETUNE_CLIP, NO_RIE_TERMS, PAPER_WEIGHTS, SHORT_LABELS
 from ..data.synth import TIERS, TierConfig, render, sample_identities, sample_nuisance
 from ..evaluation.inference import extract
 from ..evaluation.verdicts import claims_text, make_claim, paired_effect
@@ -69,6 +69,10 @@ HEAD_2D = {
 }
 # Fine-tuning: the new head's prototypes settle on the pretrained embedding before the backbone moves.
 FREEZE_EPOCHS = 2
+# The trainer's gradient-norm clip (arcface_torch's 5), and a loose one that cuts none of ArcFace's
+# unfrozen steps here (notebook 04's FINETUNE_CLIP): the clip check trains both methods with it.
+CLIP = 5.0
+LOOSE_CLIP = FINETUNE_CLIP
 
 
 # ---------------------------------------------------------------------------
@@ -221,7 +225,8 @@ def pretrain(data: ToyData, epochs: int = 25, seed: int = 0, cache_dir=None, **k
 
 
 def method_config(method: str, epochs: int = 30, seed: int = 0, batch_size: int = 32, lr: float = 0.1,
-                  ui_center_mode: str = "fixed", freeze_backbone_epochs: int = FREEZE_EPOCHS, **loss) -> TrainConfig:
+                  ui_center_mode: str = "fixed", freeze_backbone_epochs: int = FREEZE_EPOCHS, clip_grad_norm: float = CLIP,
+                  **loss) -> TrainConfig:
     """The TrainConfig of one method's fine-tuning (2-D embedding, started from the pretrained encoder).
 
     ``loss`` overrides RIE loss fields (beta, tau, ...) for the "rie" method. The UI centre is
@@ -239,7 +244,7 @@ def method_config(method: str, epochs: int = 30, seed: int = 0, batch_size: int 
         name=f"toy2d-{method}", embedding_size=2, head=head, head_kwargs=dict(head_kwargs),
         loss=RIELossConfig(**weights), ui_center_mode=ui_center_mode, epochs=epochs,
         batch_size=batch_size, lr=lr, warmup_epochs=1.0, seed=seed,
-        freeze_backbone_epochs=max(min(int(freeze_backbone_epochs), int(epochs) - 1), 0),
+        freeze_backbone_epochs=max(min(int(freeze_backbone_epochs), int(epochs) - 1), 0), clip_grad_norm=clip_grad_norm,
     )
 
 
@@ -347,7 +352,7 @@ def measure(e: Embedded) -> dict:
         "ui_concentration": float(F.normalize(e.ui_v, dim=1).mean(0).norm()),
         "xi_clip_frac": float(np.mean(clip)) if clip else float("nan"),
         "loss_change": loss_change(e.history),
-        # share of the (unfrozen) steps whose gradient norm the trainer's clip (5) cut, and the last
+        # share of the (unfrozen) steps whose gradient norm the clip (CLIP, or the run's) cut, and the last
         # epoch's classification loss alone (RIE's total adds its terms)
         "grad_clip_frac": float(np.mean(grad_clip)) if grad_clip else float("nan"),
         "cls_loss": cls[-1] if cls else float("nan"),
@@ -486,6 +491,31 @@ def convergence_report(rows) -> str:
         lines.append(f"{label(m):<11} L_cls plateaued (< {PLATEAU:.0%} over the last 2 epochs) on {int((x < PLATEAU).sum())} "
                      f"of {len(x)} seeds; change per seed: " + ", ".join(f"{100 * c:.1f} %" for c in x))
     return "\n".join(lines)
+
+
+def gradient_terms(history: list, part: str = "trunk") -> dict[str, float]:
+    """Each loss term's gradient norm at ``part`` (logged at the first step of every epoch), mean over the
+    unfrozen epochs: which term steers the encoder's update (``{"cls": ..., "l1": ...}``)."""
+    joint = [h for h in history if not h.get("frozen")]
+    terms = dict.fromkeys(k.split("/")[1] for h in joint for k in h if k.startswith("grad/") and k.endswith(f"/{part}"))
+    return {t: float(np.mean([h[f"grad/{t}/{part}"] for h in joint if f"grad/{t}/{part}" in h])) for t in terms}
+
+
+def mean_grad_norm(history: list) -> float:
+    """The whole gradient's norm before clipping, mean over the unfrozen epochs."""
+    joint = [h["grad_norm"] for h in history if not h.get("frozen") and "grad_norm" in h]
+    return float(np.mean(joint)) if joint else float("nan")
+
+
+def gradient_report(e: "Embedded", part: str = "trunk") -> str:
+    """One line: the terms' gradient norms at ``part`` and the whole gradient's norm before clipping
+    (a model without RIE terms logs no per-term norms: its one term, L_cls, is the whole gradient)."""
+    terms = gradient_terms(e.history, part)
+    whole = f"the whole gradient before clipping {mean_grad_norm(e.history):.1f} (mean over the unfrozen epochs)"
+    if not terms:
+        return f"{label(e.method)}: one term (L_cls); {whole}"
+    return (f"{label(e.method)}, gradient norm at the {part} per term: "
+            + ", ".join(f"{t} {v:.1f}" for t, v in sorted(terms.items(), key=lambda kv: -kv[1])) + f"; {whole}")
 
 
 def loss_curve_figure(embedded: dict):
@@ -657,5 +687,6 @@ __all__ = [
     "method_config", "train_method", "angle_to_ui_deg", "signed_angle_deg", "nearest_prototype",
     "nearest_prototype_accuracy", "Embedded", "embed", "loss_change", "plane_use", "measure", "run", "summary_table",
     "CLAIMS", "claims", "verdict", "clip_report", "convergence_report", "loss_curve_figure", "embedding_figure", "angle_figure",
-    "data_figure", "interactive_figure", "describe_methods", "label",
+    "data_figure", "interactive_figure", "describe_methods", "label", "CLIP", "LOOSE_CLIP", "gradient_terms",
+    "mean_grad_norm", "gradient_report",
 ]  # fmt: skip
