@@ -81,13 +81,18 @@ def _colours(seed: int):
     return lambda: tuple(rng.randrange(256) for _ in range(3))
 
 
+def _training_split(base, identities: int, per_id: int, colour, name: str):
+    """``Training_Set/<id>/`` of ``identities`` x ``per_id`` faces; ``name.format(id=..., n=...)`` names a file."""
+    for i in range(100, 100 + identities):
+        for n in range(per_id):
+            face(base / "Training_Set" / f"{i}" / name.format(id=i, n=n), colour())
+
+
 def make_tinyface_to_train_on(base, identities: int = 16, per_id: int = 9, seed: int = 0):
     """A TinyFace replica big enough to fine-tune on at the smoke profile (one batch of 128):
     ``identities`` x ``per_id`` training faces of random colours; a small test split."""
     colour = _colours(seed)
-    for i in range(identities):
-        for n in range(per_id):
-            face(base / "Training_Set" / f"{100 + i}" / f"{100 + i}_{n}.png", colour())
+    _training_split(base, identities, per_id, colour, "{id}_{n}.png")
     test = base / "Testing_Set"
     for i in range(1, 5):
         face(test / "Gallery_Match" / f"{i}_1.png", colour())
@@ -112,9 +117,7 @@ def make_survface_to_train_on(base, identities: int = 16, per_id: int = 9, seed:
     """A QMUL-SurvFace replica to fine-tune on: a training split of ``identities`` x ``per_id`` faces,
     4 gallery people (2 images each) with mated probes, 2 unmated probes, 3 verification pairs."""
     colour = _colours(seed)
-    for i in range(identities):
-        for n in range(per_id):
-            face(base / "Training_Set" / f"{100 + i}" / f"{100 + i}_1_{n}.png", colour())
+    _training_split(base, identities, per_id, colour, "{id}_1_{n}.png")
     test = base / "Face_Identification_Test_Set"
     for i in range(20, 24):
         face(test / "gallery" / f"{i}_c1_1.png", colour())
