@@ -457,18 +457,20 @@ CLAIMS = (
 )
 
 
-def claims(rows, method: str = "rie", baseline: str = "arcface") -> list[dict]:
-    """``method - baseline`` per seed on each of ``CLAIMS``' columns, judged by ``rie.evaluation.verdicts``."""
+def claims(rows, method: str = "rie", baseline: str = "arcface", condition: str = "") -> list[dict]:
+    """``method - baseline`` per seed on each of ``CLAIMS``' columns, judged by ``rie.evaluation.verdicts``;
+    ``condition`` (e.g. "clip 20") is appended to each claim's text, so that a rerun reads as its own claim."""
     out = []
     for text, key, unit, scale in CLAIMS:
         scaled = [{**r, key: r[key] * scale} for r in rows]
-        out.append(make_claim(text, paired_effect(scaled, method, baseline, key=key), unit=unit))
+        name = f"{text}, {condition}" if condition else text
+        out.append(make_claim(name, paired_effect(scaled, method, baseline, key=key), unit=unit))
     return out
 
 
-def verdict(rows, method: str = "rie", baseline: str = "arcface") -> str:
+def verdict(rows, method: str = "rie", baseline: str = "arcface", condition: str = "") -> str:
     """The claims as ``claims_text`` lines (the README's ledger reads them back)."""
-    return claims_text(claims(rows, method, baseline))
+    return claims_text(claims(rows, method, baseline, condition))
 
 
 def clip_report(rows, method: str = "rie") -> str:
