@@ -112,6 +112,9 @@ def test_protocol_claims_and_tables():
     text = ablation.table(rows, ["r1 w/ dis", "TPR@FAR=0.1"], paper={"Ours (all)": 71.915})
     assert "23.00 ± 1.00" in text and "71.92" in text and text.count("\n") == 3
     assert "HOLDS" in verdicts.claims_text(claims) and "REVERSED" in verdicts.claims_text(claims)
+    # a group of one (a given checkpoint's row): a dash, not "nan", where the sample std is undefined
+    one = ablation.table(rows + [{"method": "given", "seed": "given", "r1 w/ dis": 30.0, "TPR@FAR=0.1": 60.0}], ["r1 w/ dis"])
+    assert one.splitlines()[-1].endswith("30.00 ±    –") and "nan" not in one
 
 
 def test_gains_and_comparison_table():

@@ -244,6 +244,11 @@ def _spearman(a, b) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
+def _sd_text(sd: float, width: int, digits: int) -> str:
+    """A sample std, or a dash where it is undefined (one seed: a given checkpoint's row)."""
+    return f"{'–':>{width}s}" if math.isnan(sd) else f"{sd:{width}.{digits}f}"
+
+
 def table(rows: list[dict], columns, by: str = "method", paper: dict | None = None, width: int = 20, digits: int = 2) -> str:
     """Mean ± sample std over seeds, one line per group; ``paper`` adds a column of reference figures."""
     groups = list(summarise(rows, columns[0], by))
@@ -251,7 +256,7 @@ def table(rows: list[dict], columns, by: str = "method", paper: dict | None = No
     lines = [head, "-" * len(head)]
     stats = {c: summarise(rows, c, by) for c in columns}
     for g in groups:
-        cells = "".join(f"{stats[c][g][0]:9.{digits}f} ± {stats[c][g][1]:{digits + 2}.{digits}f}" for c in columns)
+        cells = "".join(f"{stats[c][g][0]:9.{digits}f} ± {_sd_text(stats[c][g][1], digits + 2, digits)}" for c in columns)
         ref = f"{paper[g]:9.2f}" if paper and g in paper else (f"{'':9s}" if paper else "")
         lines.append(f"{_label(g):{width}s}{cells}{ref}")
     return "\n".join(lines)
