@@ -34,8 +34,9 @@ from torch.utils.data import DataLoader
 from ..common.checks import RIEInputError
 from ..common.utils import atomic_write
 from ..data.datasets import FaceFolderSet, check_image_file, load_ui_folder, to_rgb
-from ..method.checkpoints import LoadedCheckpoint, Preprocess, Preprocessed
+from ..method.checkpoints import Preprocess
 from ..method.ri import ui_center
+from .evaluate import input_size, unwrap_model
 from .inference import extract
 from .quality import crfiqa_score, ers, feature_norm, learned_ri
 
@@ -71,18 +72,15 @@ def unreadable_path_for(out: Path) -> Path:
 
 
 def _unwrap(model, preprocess, quality_head):
-    """(network, preprocess, CR-FIQA head or None) from a LoadedCheckpoint, an RIEModel or a backbone."""
-    if isinstance(model, (LoadedCheckpoint, Preprocessed)):
-        net = model.model if isinstance(model, LoadedCheckpoint) else model.net
-        return net, preprocess or model.preprocess, quality_head or model.quality_head
-    if not isinstance(model, torch.nn.Module):
-        raise RIEInputError(f"model must be a LoadedCheckpoint or a torch module, got {type(model).__name__}")
+    """(network, preprocess, CR-FIQA head or None) from a LoadedCheckpoint, a Preprocessed wrapper, an
+    RIEModel or a backbone (``evaluate.unwrap_model``, with rie's own convention made explicit)."""
+    net, preprocess = unwrap_model(model, preprocess)
     if preprocess is None:  # rie's own convention: RGB in [-1, 1] at the backbone's input size
-        size = getattr(getattr(model, "backbone", model), "input_size", None)
+        size = input_size(net, None)
         if size is None:
             raise RIEInputError(f"{type(model).__name__} has no input_size: pass preprocess=Preprocess(...)")
-        preprocess = Preprocess("RGB", (-1.0, 1.0), int(size))
-    return model, preprocess, quality_head or getattr(model, "crfiqa", None)
+        preprocess = Preprocess("RGB", (-1.0, 1.0), size)
+    return net, preprocess, quality_head or getattr(model, "quality_head", None) or getattr(net, "crfiqa", None)
 
 
 def _check_method(method, net, head, ui_dir):
